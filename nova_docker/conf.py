@@ -1,0 +1,86 @@
+"""The ``[docker]`` section of nova.conf."""
+
+from oslo_config import cfg
+
+CONF = cfg.CONF
+
+docker_group = cfg.OptGroup(
+    'docker',
+    title='Docker driver options',
+    help='Options for nova-docker, the compute driver that runs instances '
+         'as Docker containers (compute_driver = novadocker.DockerDriver).')
+
+engine_opts = [
+    cfg.StrOpt('api_url',
+               default='unix:///var/run/docker.sock',
+               help='URL of the Docker Engine API: unix:///path/to/socket '
+                    'or tcp://host:port. The API version is negotiated '
+                    'with the engine.'),
+    cfg.IntOpt('api_timeout',
+               default=120, min=1,
+               help='Seconds to wait for an answer from the engine.'),
+    cfg.BoolOpt('tls',
+                default=False,
+                help='Use TLS to reach a tcp:// engine.'),
+    cfg.StrOpt('tls_ca_cert',
+               help='CA certificate that signs the engine\'s certificate. '
+                    'Setting it turns on verification of the engine.'),
+    cfg.StrOpt('tls_client_cert',
+               help='Client certificate presented to the engine.'),
+    cfg.StrOpt('tls_client_key',
+               help='Key of the client certificate.'),
+]
+
+container_opts = [
+    cfg.IntOpt('pids_limit',
+               default=4096, min=-1,
+               help='Largest number of processes a container may run; '
+                    '-1 for no limit.'),
+    cfg.IntOpt('cpu_period_us',
+               default=100000, min=1000, max=1000000,
+               help='CFS period, in microseconds, for CPU limits. A '
+                    'container may use vCPUs x this much CPU time per period '
+                    'unless the flavor sets quota:cpu_period/cpu_quota.'),
+    cfg.IntOpt('cpu_shares_per_vcpu',
+               default=1024, min=2,
+               help='CPU shares given per vCPU, so that under contention '
+                    'CPU time is split in proportion to flavor vCPUs.'),
+    cfg.StrOpt('log_max_size',
+               default='1m',
+               help='Largest size of a container\'s log (json-file driver) '
+                    'before it is rotated; the console log is read from '
+                    'it.'),
+    cfg.FloatOpt('spawn_settle_seconds',
+                 default=0.02, min=0.0,
+                 help='How long spawn watches a freshly started workload. '
+                      'One that has exited by then fails the spawn with its '
+                      'exit code and last output, instead of becoming an '
+                      'ACTIVE server that is already dead.'),
+    cfg.FloatOpt('state_cache_seconds',
+                 default=5.0, min=0.0,
+                 help='How long one listing of this host\'s containers '
+                      'serves the periodic power-state sync. Nova asks '
+                      'for fresh state after its own operations.'),
+]
+
+image_opts = [
+    cfg.StrOpt('image_staging_dir',
+               help='Directory that holds a Glance download while it is '
+                    'checked and loaded into the engine (one file per '
+                    'download, removed afterwards). Defaults to the '
+                    'system temporary directory.'),
+]
+
+ALL_OPTS = engine_opts + container_opts + image_opts
+
+
+def register_opts(conf=CONF):
+    conf.register_group(docker_group)
+    conf.register_opts(ALL_OPTS, group=docker_group)
+
+
+def list_opts():
+    return {docker_group: ALL_OPTS}
+
+
+register_opts()

@@ -1,0 +1,240 @@
+"""DockerDriver: Nova instances as Docker containers.
+
+Each Nova call is a short orchestration of the rooms beside this one:
+``spec`` (what to create), ``images`` (Glance into the engine), ``engine``
+(every engine call), ``power`` (engine state -> power state) and ``host``
+(resources for Nova and Placement).
+"""
+
+import time
+
+from nova.compute import power_state
+from nova import conf as nova_conf
+from nova import exception as nova_exception
+from nova.image import glance
+from nova.virt import driver
+from nova.virt import hardware
+import nova.virt.node
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import units
+
+from nova_docker import conf  # noqa: F401  (registers [docker])
+from nova_docker import engine as engine_mod
+from nova_docker import exception
+from nova_docker import host as host_mod
+from nova_docker import images
+from nova_docker import power
+from nova_docker import spec
+
+CONF = nova_conf.CONF
+LOG = logging.getLogger(__name__)
+
+# Nova's console API shows at most this much (as the libvirt driver does).
+MAX_CONSOLE_BYTES = 100 * units.Ki
+# Lines of a dead workload's output quoted in its build fault.
+FAULT_OUTPUT_BYTES = 400
+
+
+class DockerDriver(driver.ComputeDriver):
+
+    capabilities = dict(
+        driver.ComputeDriver.capabilities,
+        # Glance holds docker save archives as disk_format=raw.
+        supports_image_type_raw=True,
+    )
+
+    def __init__(self, virtapi, read_only=False):
+        super().__init__(virtapi)
+        # Nova sets CONF.host before it makes the driver; the node name must
+        # be known before init_host.
+        self._host = CONF.host
+        self._engine = engine_mod.Engine.from_conf(CONF)
+        self._images = images.ImageStore(self._engine, glance.API(),
+                                         CONF.docker.image_staging_dir)
+        self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
+        self._reported_unenforced = set()
+
+    # -- host -------------------------------------------------------------
+
+    def init_host(self, host):
+        self._host = host
+        self._engine.connect()
+        info = self._engine.info()
+        self._facts = host_mod.facts(info)
+        LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
+                 'storage %(driver)s, I/O limits on %(dev)s, root disk size '
+                 '%(quota)s',
+                 {'version': info.get('ServerVersion'),
+                  'api': self._engine.api_version, 'url': self._engine.url,
+                  'driver': info.get('Driver'),
+                  'dev': self._facts.io_device or 'no device',
+                  'quota': 'enforced' if self._facts.root_disk_quota
+                  else 'not enforced'})
+
+    def get_available_nodes(self, refresh=False):
+        return [self._host]
+
+    def get_available_resource(self, nodename):
+        info = self._engine.info()
+        resources = host_mod.resources(info, nodename, self._disk_path(info))
+        resources['uuid'] = nova.virt.node.get_local_node_uuid()
+        return resources
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        info = self._engine.info()
+        ratios = self._get_allocation_ratios(
+            provider_tree.data(nodename).inventory)
+        provider_tree.update_inventory(
+            nodename,
+            host_mod.inventory(info, self._disk_path(info), ratios, CONF))
+
+    def get_host_uptime(self):
+        return host_mod.uptime()
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    @staticmethod
+    def _disk_path(info):
+        """Where container root filesystems live, if on this host."""
+        root = info.get('DockerRootDir')
+        try:
+            host_mod.disk_gb(root)
+            return root
+        except (OSError, TypeError):
+            return CONF.instances_path
+
+    # -- listing and state ------------------------------------------------
+
+    def list_instances(self):
+        return [row.name for row in self._engine.list_host(self._host).values()]
+
+    def list_instance_uuids(self):
+        return list(self._engine.list_host(self._host))
+
+    def get_num_instances(self):
+        # Nova's power-state sync calls this first, then get_info for each
+        # instance: this one listing serves the whole cycle.
+        return len(self._engine.list_host(self._host))
+
+    def instance_exists(self, instance):
+        try:
+            self._engine.inspect(instance.uuid)
+            return True
+        except nova_exception.InstanceNotFound:
+            return False
+
+    def get_info(self, instance, use_cache=True):
+        if use_cache:
+            row = self._engine.cached_list_host(
+                self._host, CONF.docker.state_cache_seconds).get(instance.uuid)
+            if row is not None:
+                return hardware.InstanceInfo(
+                    state=power.from_engine(row.status))
+        state = self._engine.inspect(instance.uuid)['State']
+        return hardware.InstanceInfo(
+            state=power.from_engine(state['Status'], state.get('OOMKilled')))
+
+    # -- lifecycle --------------------------------------------------------
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        image = self._images.prepare(context, image_meta)
+        try:
+            container = spec.build(
+                instance, self._host, image.image_id, image.config,
+                image_meta.properties.get('os_command_line'), self._facts,
+                CONF.docker)
+            self._report_unenforced(instance, container.unenforced)
+            self._engine.create(instance.uuid, image.ref,
+                                container.create_args)
+            if power_on:
+                self._engine.start(instance.uuid)
+                self._check_settled(instance)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._undo_spawn(instance, image)
+        LOG.info('Container created%s', ' and started' if power_on else '',
+                 instance=instance)
+
+    def _check_settled(self, instance):
+        """Fail the build of a workload that exits straight away."""
+        if CONF.docker.spawn_settle_seconds:
+            time.sleep(CONF.docker.spawn_settle_seconds)
+        state = self._engine.inspect(instance.uuid)['State']
+        if state['Status'] in ('running', 'restarting'):
+            return
+        output = self._engine.logs(instance.uuid, FAULT_OUTPUT_BYTES)
+        raise exception.WorkloadExited(
+            instance_uuid=instance.uuid, exit_code=state.get('ExitCode'),
+            output=output.decode('utf-8', 'replace').strip() or '(none)')
+
+    def _undo_spawn(self, instance, image):
+        """Leave nothing behind from a failed spawn; never mask its error."""
+        try:
+            self._engine.remove(instance.uuid)
+            self._images.forget(image)
+        except Exception:
+            LOG.exception('Cleaning up after a failed spawn failed',
+                          instance=instance)
+
+    def _report_unenforced(self, instance, limits):
+        for limit in set(limits) - self._reported_unenforced:
+            self._reported_unenforced.add(limit)
+            LOG.warning('This host cannot enforce %s on containers; flavors '
+                        'asking for it run without it (reported once).',
+                        limit, instance=instance)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        self._engine.remove(instance.uuid)
+        self.cleanup(context, instance, network_info, block_device_info,
+                     destroy_disks, destroy_secrets=destroy_secrets)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        # The container is the instance's only resource until networking
+        # is plugged; removing it (destroy) is all there is to clean.
+        pass
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        if reboot_type == 'SOFT':
+            self._engine.restart(instance.uuid, CONF.shutdown_timeout)
+            return
+        # Hard: whatever state the container is in, it ends up running.
+        if self._state(instance) == power_state.PAUSED:
+            self._engine.unpause(instance.uuid)
+        self._engine.kill(instance.uuid)
+        self._engine.start(instance.uuid)
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        if timeout:
+            self._engine.stop(instance.uuid, timeout)
+        else:
+            self._engine.kill(instance.uuid)
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        self._engine.start(instance.uuid)
+
+    def pause(self, instance):
+        self._engine.pause(instance.uuid)
+
+    def unpause(self, instance):
+        self._engine.unpause(instance.uuid)
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info, block_device_info=None):
+        if self._state(instance) != power_state.RUNNING:
+            self._engine.start(instance.uuid)
+
+    def get_console_output(self, context, instance):
+        return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)
+
+    def _state(self, instance):
+        return self.get_info(instance, use_cache=False).state

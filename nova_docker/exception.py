@@ -1,0 +1,39 @@
+"""Errors of this driver, as Nova exceptions an operator can read.
+
+Classes derive from the Nova exception the compute manager already knows
+how to handle: an Invalid/ImageUnacceptable aborts a build with the
+message as the instance fault; anything else may be rescheduled.
+"""
+
+from nova import exception
+
+
+class EngineUnavailable(exception.HypervisorUnavailable):
+    msg_fmt = ('Docker engine at %(url)s is not answering (%(reason)s). '
+               'Start dockerd on this host or fix [docker] api_url in '
+               'nova.conf.')
+
+
+class EngineError(exception.NovaException):
+    msg_fmt = 'Docker engine failed to %(action)s: %(reason)s'
+
+
+class EngineRefused(exception.InvalidInput):
+    msg_fmt = 'Docker engine refused to %(action)s: %(reason)s'
+
+
+class ContainerStateConflict(exception.Invalid):
+    msg_fmt = 'Cannot %(action)s the container now: %(reason)s'
+
+
+class ImageNotLoaded(exception.NotFound):
+    """The engine has no image under this reference (not an operator
+    error: the driver loads it from Glance)."""
+    msg_fmt = 'Image %(ref)s is not loaded in the Docker engine.'
+
+
+class WorkloadExited(exception.BuildAbortException):
+    msg_fmt = ('Build of instance %(instance_uuid)s aborted: its workload '
+               'exited at once with code %(exit_code)s. Check the image\'s '
+               'command or the os_command_line property. Last output: '
+               '%(output)s')

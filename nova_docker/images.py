@@ -1,0 +1,177 @@
+"""Glance images in the engine: checked, loaded once, tagged by Glance id.
+
+A Glance image with ``container_format=docker`` holds a ``docker save``
+archive. Spawn reuses the engine's copy when the tag for this image id and
+checksum exists; otherwise one download per image id at a time (a lock
+shared by every process on the host) goes to a staging file, is verified
+against Glance's hash and read for its index, then streamed into the
+engine's load and tagged ``nova-glance/<image id>:<checksum>``. Tags the
+archive carried are put back as they were, so a tenant's image never
+retags anything on the host.
+"""
+
+import collections
+import hashlib
+import tempfile
+import time
+
+from nova import exception as nova_exception
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import units
+
+from nova_docker import archive
+from nova_docker import exception
+from nova_docker import naming
+
+LOG = logging.getLogger(__name__)
+
+DOCKER_CONTAINER_FORMAT = 'docker'
+PROGRESS_INTERVAL_SECONDS = 5
+
+PreparedImage = collections.namedtuple(
+    'PreparedImage', ['image_id', 'ref', 'config', 'loaded_now'])
+PreparedImage.__doc__ = """An image ready for containers.
+
+image_id: Glance id; ref: engine tag; config: the image's Config (Cmd, Entrypoint, ...);
+loaded_now: whether this call loaded it (a failed spawn then removes it).
+"""
+
+
+class ImageStore(object):
+
+    def __init__(self, engine, image_api, staging_dir=None):
+        self._engine = engine
+        self._image_api = image_api
+        self._staging_dir = staging_dir
+
+    def prepare(self, context, image_meta):
+        """Make the Glance image available in the engine."""
+        check_format(image_meta)
+        image_id = image_meta.id
+        ref = naming.image_reference(image_id, _field(image_meta, 'checksum'))
+        config = self._engine.image_config(ref)
+        if config is not None:
+            return PreparedImage(image_id, ref, config, False)
+        with _image_lock(image_id):
+            config = self._engine.image_config(ref)
+            if config is not None:   # another spawn loaded it meanwhile
+                return PreparedImage(image_id, ref, config, False)
+            self._load(context, image_id, ref)
+            return PreparedImage(image_id, ref,
+                                 self._engine.image_config(ref), True)
+
+    def forget(self, prepared):
+        """Remove an image a failed spawn loaded, unless something uses it."""
+        if prepared.loaded_now:
+            with _image_lock(prepared.image_id):
+                self._engine.untag_image(prepared.ref)
+
+    def _load(self, context, image_id, ref):
+        with tempfile.NamedTemporaryFile(dir=self._staging_dir,
+                                         prefix='nova-docker-image-') as staged:
+            self._download(context, image_id, staged)
+            try:
+                info = archive.inspect(staged.name)
+            except archive.BadArchive as e:
+                raise nova_exception.ImageUnacceptable(image_id=image_id,
+                                                       reason=str(e))
+            tags_before = {tag: self._engine.image_id(tag)
+                           for tag in info.repo_tags}
+            staged.seek(0)
+            try:
+                self._engine.load_image(staged)
+            except exception.EngineRefused as e:
+                raise nova_exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='the Docker engine could not load it: %s' % (
+                        e.kwargs.get('reason') or e))
+            try:
+                self._engine.tag_image(info.image_id, ref)
+            finally:
+                self._restore_tags(tags_before, info.image_id)
+        LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
+                 {'id': image_id, 'ref': ref})
+
+    def _restore_tags(self, tags_before, loaded_id):
+        for tag, before in tags_before.items():
+            if before is None:
+                self._engine.untag_image(tag)
+            elif before != loaded_id:
+                self._engine.tag_image(before, tag)
+
+    def _download(self, context, image_id, staged):
+        meta = self._image_api.get(context, image_id)
+        writer = _VerifyingWriter(staged, image_id, meta)
+        self._image_api.download(context, image_id, data=writer)
+        staged.flush()
+        writer.verify()
+
+
+def check_format(image_meta):
+    container_format = _field(image_meta, 'container_format')
+    if container_format != DOCKER_CONTAINER_FORMAT:
+        raise nova_exception.ImageUnacceptable(
+            image_id=image_meta.id,
+            reason='its container_format is %s; this compute host runs '
+                   'Docker containers and needs container_format=docker '
+                   '(docker save IMAGE | openstack image create '
+                   '--container-format docker --disk-format raw NAME)' %
+                   (container_format or 'unset'))
+
+
+def _field(image_meta, name):
+    return getattr(image_meta, name) if image_meta.obj_attr_is_set(name) \
+        else None
+
+
+def _image_lock(image_id):
+    return lockutils.lock('image-' + image_id,
+                          lock_file_prefix='nova-docker-', external=True)
+
+
+class _VerifyingWriter(object):
+    """File-like sink for Glance's download: writes through to the staging
+    file, hashes what passes, and logs progress of long downloads."""
+
+    def __init__(self, staged, image_id, meta):
+        self._staged = staged
+        self._image_id = image_id
+        self._expected = None
+        algo = meta.get('os_hash_algo')
+        if algo and meta.get('os_hash_value') and \
+                algo in hashlib.algorithms_available:
+            self._expected = (algo, meta['os_hash_value'])
+        elif meta.get('checksum'):
+            self._expected = ('md5', meta['checksum'])
+        self._hash = (hashlib.new(self._expected[0])
+                      if self._expected else None)
+        self.bytes = 0
+        self._started = self._reported = time.monotonic()
+
+    def write(self, chunk):
+        self._staged.write(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
+        self.bytes += len(chunk)
+        now = time.monotonic()
+        if now - self._reported >= PROGRESS_INTERVAL_SECONDS:
+            self._reported = now
+            LOG.info('Downloading image %(id)s: %(mb).1f MiB at %(rate).1f '
+                     'MiB/s', {'id': self._image_id,
+                               'mb': self.bytes / units.Mi,
+                               'rate': self.bytes / units.Mi /
+                               (now - self._started)})
+
+    def verify(self):
+        if not self.bytes:
+            raise nova_exception.ImageUnacceptable(
+                image_id=self._image_id,
+                reason='Glance returned no data for it; upload the output '
+                       'of docker save to the image')
+        if self._hash is not None and \
+                self._hash.hexdigest() != self._expected[1]:
+            raise nova_exception.ImageUnacceptable(
+                image_id=self._image_id,
+                reason='the downloaded data does not match its %s checksum '
+                       'in Glance' % self._expected[0])

@@ -1,0 +1,24 @@
+"""Names and labels this driver puts on engine objects (pure).
+
+Containers and images are found again by these, never by Glance or Nova
+display names, which tenants choose and may repeat.
+"""
+
+LABEL_PREFIX = 'org.openstack.nova.'
+INSTANCE_UUID = LABEL_PREFIX + 'instance-uuid'
+INSTANCE_NAME = LABEL_PREFIX + 'instance-name'
+COMPUTE_HOST = LABEL_PREFIX + 'compute-host'
+IMAGE_ID = LABEL_PREFIX + 'image-id'
+
+IMAGE_REPOSITORY = 'nova-glance/'
+
+
+def container_name(instance_uuid):
+    return 'nova-' + instance_uuid
+
+
+def image_reference(image_id, checksum=None):
+    """Engine tag of a Glance image: its id, and its checksum if known, so
+    that re-uploaded data under a reused id is never mistaken for the old.
+    """
+    return '%s%s:%s' % (IMAGE_REPOSITORY, image_id, checksum or 'latest')

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run). On a fresh Debian 12 host,
+# as root, it installs what the tests need, starts a Docker engine if none
+# answers (and stops it again at the end), builds the test images locally,
+# makes a venv and runs every suite:
+#   unit        pure translators and error branches
+#   functional  the driver against the real engine
+#   api         Nova's REST API and compute manager (Nova's own functional
+#               fixtures) in both concurrency modes: eventlet and threading
+#   pep8        flake8, shellcheck
+# Usage: tools/run-tests.sh [suite ...]   (default: all of them)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${VENV:-$ROOT/.venv}
+LOGS=$ROOT/.test-logs
+IMAGES=$ROOT/.test-images
+SUITES=("$@")
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api pep8)
+mkdir -p "$LOGS"
+STARTED=$(date +%s)
+
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - STARTED ))" "$*"; }
+die() { echo "ERROR: $*" >&2; exit 1; }
+
+# -- Debian packages ---------------------------------------------------------
+need_pkgs=()
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  step "installing ${need_pkgs[*]}"
+  [ "$(id -u)" = 0 ] || die "run as root to install ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# -- Docker engine -----------------------------------------------------------
+DOCKERD_PID=
+stop_engine() {
+  if [ -n "$DOCKERD_PID" ]; then
+    echo "stopping the dockerd this run started (pid $DOCKERD_PID)"
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
+  fi
+}
+trap stop_engine EXIT
+
+if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  step "using the running Docker engine $(docker version --format '{{.Server.Version}}')"
+else
+  step "starting dockerd (log: $LOGS/dockerd.log)"
+  dockerd >"$LOGS/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  for _ in $(seq 60); do
+    docker version >/dev/null 2>&1 && break
+    kill -0 "$DOCKERD_PID" 2>/dev/null || break
+    sleep 1
+  done
+  docker version >/dev/null 2>&1 || {
+    tail -n 20 "$LOGS/dockerd.log" >&2
+    die "the Docker engine did not start; the tests need a real engine"
+  }
+fi
+
+# -- test images -------------------------------------------------------------
+step "building test images from busybox-static"
+tools/build-test-images.sh "$IMAGES"
+
+# -- venv --------------------------------------------------------------------
+stamp=$VENV/.nova-docker-deps
+want=$(cat setup.cfg requirements.txt test-requirements.txt | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  step "creating the venv $VENV (Nova and test dependencies)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e ".[test]"
+  echo "$want" > "$stamp"
+else
+  "$VENV/bin/pip" install -q --no-deps -e . >/dev/null
+fi
+export PATH=$VENV/bin:$PATH
+export NOVA_DOCKER_TEST_IMAGES=$IMAGES
+
+# -- suites ------------------------------------------------------------------
+failed=()
+run_suite() {  # name, then the command
+  local name=$1; shift
+  step "suite: $name"
+  if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED"; fi
+}
+stestr_run() {  # test path, then extra stestr arguments
+  local path=$1; shift
+  stestr --test-path "$path" --top-dir "$ROOT" run "$@"
+}
+
+for suite in "${SUITES[@]}"; do
+  case $suite in
+    unit) run_suite unit stestr_run tests/unit ;;
+    functional) run_suite functional stestr_run tests/functional ;;
+    api)
+      run_suite api-eventlet env -u OS_NOVA_DISABLE_EVENTLET_PATCHING \
+        stestr_run tests/api
+      run_suite api-threading env OS_NOVA_DISABLE_EVENTLET_PATCHING=1 \
+        stestr_run tests/api
+      ;;
+    pep8)
+      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run'
+      ;;
+    *) die "unknown suite $suite" ;;
+  esac
+done
+
+step "done"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED suites: ${failed[*]}"
+  exit 1
+fi
+echo "all suites passed: ${SUITES[*]}"
