@@ -1,0 +1,88 @@
+"""Nova's REST API and compute manager driving this driver on the real
+engine, through Nova's own functional fixtures (_IntegratedTestBase)."""
+
+import io
+import os
+import sys
+
+from nova import context as nova_context
+from nova.tests.functional import integrated_helpers
+
+from nova_docker import conf  # noqa: F401  (registers [docker])
+from nova_docker import naming
+from tests import support
+
+API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
+
+
+class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
+    """A cloud with one nova-compute running novadocker.DockerDriver on a
+    compute host name of its own, its containers removed afterwards."""
+
+    ADMIN_API = True
+    microversion = 'latest'
+
+    def setUp(self):
+        self.host = support.unique_host()
+        self.docker = support.engine_client()
+        self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
+        super().setUp()
+        self.useFixture(self.engine_cleanup)
+
+    def _setup_services(self):
+        self.flags(compute_driver='novadocker.DockerDriver')
+        self.flags(api_paste_config=API_PASTE, group='wsgi')
+        # Spawn's settle check is part of what is tested: give busy CI
+        # machines a margin.
+        self.flags(spawn_settle_seconds=0.2, group='docker')
+        super()._setup_services()
+
+    def _setup_compute_service(self):
+        return self._start_compute(self.host)
+
+    # -- images -----------------------------------------------------------
+
+    def create_docker_image(self, archive='busybox', data=None, **props):
+        """A Glance image holding a docker save archive; returns its id."""
+        meta = {'name': 'docker-' + archive, 'container_format': 'docker',
+                'disk_format': 'raw', 'status': 'active',
+                'properties': props}
+        if data is None:
+            data = support.archive_bytes(archive)
+        image = self.glance.create(nova_context.get_admin_context(), meta,
+                                   data=io.BytesIO(data))
+        self.engine_cleanup.image_ids.append(image['id'])
+        return image['id']
+
+    # -- flavors ----------------------------------------------------------
+
+    def create_flavor(self, memory_mb=64, vcpus=1, disk=0, extra_specs=None):
+        return self._create_flavor(memory_mb=memory_mb, vcpu=vcpus, disk=disk,
+                                   ephemeral=0, name=support.unique_host(),
+                                   extra_spec=extra_specs)
+
+    # -- servers ----------------------------------------------------------
+
+    def boot(self, image_id, flavor_id=None, expected_state='ACTIVE'):
+        server = self._build_server(
+            image_uuid=image_id, flavor_id=flavor_id or self.create_flavor(),
+            networks='none')
+        server = self.api.post_server({'server': server})
+        return self._wait_for_state_change(server, expected_state)
+
+    def container(self, server):
+        """The engine's record of the server's container."""
+        return self.docker.api.inspect_container(
+            naming.container_name(server['id']))
+
+    def container_status(self, server):
+        return self.container(server)['State']['Status']
+
+    def assert_no_container(self, server):
+        self.assertEqual([], self.docker.containers.list(
+            all=True, filters={'label': '%s=%s' % (naming.INSTANCE_UUID,
+                                                   server['id'])}))
+
+    def assert_no_image_tag(self, image_id):
+        self.assertEqual([], self.docker.images.list(
+            name=naming.IMAGE_REPOSITORY + image_id))
