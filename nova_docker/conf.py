@@ -80,7 +80,7 @@ def register_opts(conf=CONF):
 
 
 def list_opts():
-    return {docker_group: ALL_OPTS}
+    return [(docker_group, ALL_OPTS)]
 
 
 register_opts()

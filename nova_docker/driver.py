@@ -108,7 +108,8 @@ class DockerDriver(driver.ComputeDriver):
     # -- listing and state ------------------------------------------------
 
     def list_instances(self):
-        return [row.name for row in self._engine.list_host(self._host).values()]
+        rows = self._engine.list_host(self._host)
+        return [row.name for row in rows.values()]
 
     def list_instance_uuids(self):
         return list(self._engine.list_host(self._host))

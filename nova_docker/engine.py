@@ -130,7 +130,7 @@ class Engine(object):
     def create(self, instance_uuid, image_ref, create_args):
         """Create (not start) the instance's container; returns its id."""
         with self._translated('create the container',
-                              functools.partial(exception.ImageNotLoaded, ref=image_ref)):
+                              _image_missing(image_ref)):
             container = self.client.containers.create(
                 image_ref, name=naming.container_name(instance_uuid),
                 **create_args)
@@ -225,7 +225,7 @@ class Engine(object):
         """The image's Config (Cmd, Entrypoint, ...) or None if absent."""
         try:
             with self._translated('inspect the image',
-                                  functools.partial(exception.ImageNotLoaded, ref=ref)):
+                                  _image_missing(ref)):
                 return self.client.api.inspect_image(ref)['Config'] or {}
         except exception.ImageNotLoaded:
             return None
@@ -233,7 +233,7 @@ class Engine(object):
     def image_id(self, ref):
         try:
             with self._translated('inspect the image',
-                                  functools.partial(exception.ImageNotLoaded, ref=ref)):
+                                  _image_missing(ref)):
                 return self.client.api.inspect_image(ref)['Id']
         except exception.ImageNotLoaded:
             return None
@@ -253,11 +253,15 @@ class Engine(object):
         a container still uses it. A tag already gone is fine."""
         try:
             with self._translated('remove the image',
-                                  functools.partial(exception.ImageNotLoaded, ref=ref)):
+                                  _image_missing(ref)):
                 self.client.api.remove_image(ref)
         except (exception.ImageNotLoaded,
                 exception.ContainerStateConflict) as e:
             LOG.debug('Image %s not removed: %s', ref, e)
+
+
+def _image_missing(ref):
+    return functools.partial(exception.ImageNotLoaded, ref=ref)
 
 
 def _explain(error):

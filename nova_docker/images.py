@@ -33,8 +33,9 @@ PreparedImage = collections.namedtuple(
     'PreparedImage', ['image_id', 'ref', 'config', 'loaded_now'])
 PreparedImage.__doc__ = """An image ready for containers.
 
-image_id: Glance id; ref: engine tag; config: the image's Config (Cmd, Entrypoint, ...);
-loaded_now: whether this call loaded it (a failed spawn then removes it).
+image_id: Glance id; ref: engine tag; config: the image's Config (Cmd,
+Entrypoint, ...); loaded_now: whether this call loaded it (a failed spawn
+then removes it).
 """
 
 
@@ -68,8 +69,8 @@ class ImageStore(object):
                 self._engine.untag_image(prepared.ref)
 
     def _load(self, context, image_id, ref):
-        with tempfile.NamedTemporaryFile(dir=self._staging_dir,
-                                         prefix='nova-docker-image-') as staged:
+        with tempfile.NamedTemporaryFile(
+                dir=self._staging_dir, prefix='nova-docker-image-') as staged:
             self._download(context, image_id, staged)
             try:
                 info = archive.inspect(staged.name)

@@ -89,14 +89,27 @@ export NOVA_DOCKER_TEST_IMAGES=$IMAGES
 
 # -- suites ------------------------------------------------------------------
 failed=()
+passed_tests=0 failed_tests=0 skipped_tests=0
 run_suite() {  # name, then the command
   local name=$1; shift
   step "suite: $name"
   if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED"; fi
 }
+count_last_run() {  # add the last stestr run's totals to the closing line
+  local totals n
+  totals=$(stestr --top-dir "$ROOT" last 2>/dev/null | tail -n 20) || return 0
+  n=$(sed -n 's/^ - Passed: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  passed_tests=$((passed_tests + ${n:-0}))
+  n=$(sed -n 's/^ - Failed: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  failed_tests=$((failed_tests + ${n:-0}))
+  n=$(sed -n 's/^ - Skipped: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  skipped_tests=$((skipped_tests + ${n:-0}))
+}
 stestr_run() {  # test path, then extra stestr arguments
-  local path=$1; shift
-  stestr --test-path "$path" --top-dir "$ROOT" run "$@"
+  local path=$1 rc=0; shift
+  stestr --test-path "$path" --top-dir "$ROOT" run "$@" || rc=$?
+  count_last_run
+  return $rc
 }
 
 for suite in "${SUITES[@]}"; do
@@ -104,10 +117,10 @@ for suite in "${SUITES[@]}"; do
     unit) run_suite unit stestr_run tests/unit ;;
     functional) run_suite functional stestr_run tests/functional ;;
     api)
-      run_suite api-eventlet env -u OS_NOVA_DISABLE_EVENTLET_PATCHING \
-        stestr_run tests/api
-      run_suite api-threading env OS_NOVA_DISABLE_EVENTLET_PATCHING=1 \
-        stestr_run tests/api
+      # Nova's two concurrency modes: eventlet (its functional tests'
+      # default) and native threads (nova-compute's default in Nova 34).
+      OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api
+      OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
       ;;
     pep8)
       run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run'
@@ -117,6 +130,7 @@ for suite in "${SUITES[@]}"; do
 done
 
 step "done"
+echo "$passed_tests passed, $failed_tests failed, $skipped_tests skipped"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED suites: ${failed[*]}"
   exit 1

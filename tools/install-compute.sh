@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Make this Debian 12 machine a nova-docker compute host: the Docker engine
+# from Debian's packages (started if none answers), a venv with Nova 34 and
+# this driver, then the nova.conf lines that turn it on.
+# Usage: tools/install-compute.sh [VENV]   (default /opt/nova-docker)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${1:-/opt/nova-docker}
+
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+if ! command -v dockerd >/dev/null; then
+  echo "==> installing docker.io"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+fi
+if ! docker version >/dev/null 2>&1; then
+  echo "==> starting dockerd (log: /var/log/dockerd.log)"
+  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    systemctl enable --now docker
+  else
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 1; done
+fi
+echo "==> Docker engine $(docker version --format '{{.Server.Version}}') answers"
+
+echo "==> installing Nova and nova-docker into $VENV"
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade pip
+"$VENV/bin/pip" install -q .
+echo "==> done. Add to nova.conf on this host and restart nova-compute:"
+cat <<CONF
+
+[DEFAULT]
+compute_driver = novadocker.DockerDriver
+
+[docker]
+api_url = unix:///var/run/docker.sock
+
+CONF
+echo "Full option list: etc/nova-docker.conf.sample"
