@@ -9,6 +9,7 @@ Each Nova call is a short orchestration of the rooms beside this one:
 import time
 
 from nova.compute import power_state
+from nova.compute import task_states
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.image import glance
@@ -233,6 +234,13 @@ class DockerDriver(driver.ComputeDriver):
                                   share_info, block_device_info=None):
         if self._state(instance) != power_state.RUNNING:
             self._engine.start(instance.uuid)
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        with self._images.committed(instance.uuid, image_id) as ref:
+            update_task_state(task_state=task_states.IMAGE_UPLOADING,
+                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            self._images.upload(context, image_id, ref)
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)

@@ -23,6 +23,8 @@ from nova_docker import naming
 
 LOG = logging.getLogger(__name__)
 
+SAVE_CHUNK = 1024 * 1024
+
 
 class ContainerRow(object):
     """One container of a listing: what power-state sync needs."""
@@ -247,6 +249,19 @@ class Engine(object):
         repository, tag = ref.rsplit(':', 1)
         with self._translated('tag the image'):
             self.client.api.tag(image_id, repository, tag)
+
+    def commit(self, instance_uuid, ref):
+        """Commit the container's filesystem as image ``ref``. The engine
+        pauses the container meanwhile, so the copy is consistent."""
+        repository, tag = ref.rsplit(':', 1)
+        with self._translated('commit', self._missing(instance_uuid)):
+            self.client.api.commit(naming.container_name(instance_uuid),
+                                   repository=repository, tag=tag, pause=True)
+
+    def save_image(self, ref):
+        """The ``docker save`` archive of ``ref``, as a stream of chunks."""
+        with self._translated('save the image', _image_missing(ref)):
+            return self.client.api.get_image(ref, chunk_size=SAVE_CHUNK)
 
     def untag_image(self, ref):
         """Drop a tag; the engine deletes the image with its last tag unless

@@ -11,6 +11,7 @@ retags anything on the host.
 """
 
 import collections
+import contextlib
 import hashlib
 import tempfile
 import time
@@ -67,6 +68,28 @@ class ImageStore(object):
         if prepared.loaded_now:
             with _image_lock(prepared.image_id):
                 self._engine.untag_image(prepared.ref)
+
+    @contextlib.contextmanager
+    def committed(self, instance_uuid, snapshot_id):
+        """The container's files as a temporary engine image, removed
+        afterwards whatever happens."""
+        ref = naming.snapshot_reference(snapshot_id)
+        self._engine.commit(instance_uuid, ref)
+        try:
+            yield ref
+        finally:
+            self._engine.untag_image(ref)
+
+    def upload(self, context, snapshot_id, ref):
+        """Stream ``docker save`` of ref into the Glance image snapshot_id;
+        nova-compute holds one chunk at a time, whatever the image size."""
+        snapshot = self._image_api.get(context, snapshot_id)
+        metadata = {'name': snapshot['name'], 'status': 'active',
+                    'container_format': DOCKER_CONTAINER_FORMAT,
+                    'disk_format': 'raw'}
+        self._image_api.update(context, snapshot_id, metadata,
+                               data=_ChunkReader(self._engine.save_image(ref)))
+        LOG.info('Uploaded snapshot %s to Glance', snapshot_id)
 
     def _load(self, context, image_id, ref):
         with tempfile.NamedTemporaryFile(
@@ -176,3 +199,28 @@ class _VerifyingWriter(object):
                 image_id=self._image_id,
                 reason='the downloaded data does not match its %s checksum '
                        'in Glance' % self._expected[0])
+
+
+class _ChunkReader(object):
+    """A file-like view of a chunk iterator, for uploaders that read()."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = b''
+
+    def __iter__(self):
+        if self._buffer:
+            yield self._buffer
+            self._buffer = b''
+        yield from self._chunks
+
+    def read(self, size=-1):
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data

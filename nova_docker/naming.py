@@ -11,6 +11,7 @@ COMPUTE_HOST = LABEL_PREFIX + 'compute-host'
 IMAGE_ID = LABEL_PREFIX + 'image-id'
 
 IMAGE_REPOSITORY = 'nova-glance/'
+SNAPSHOT_REPOSITORY = 'nova-snapshot/'
 
 
 def container_name(instance_uuid):
@@ -22,3 +23,8 @@ def image_reference(image_id, checksum=None):
     that re-uploaded data under a reused id is never mistaken for the old.
     """
     return '%s%s:%s' % (IMAGE_REPOSITORY, image_id, checksum or 'latest')
+
+
+def snapshot_reference(snapshot_id):
+    """Engine tag of a snapshot while it is being uploaded."""
+    return '%s%s:latest' % (SNAPSHOT_REPOSITORY, snapshot_id)

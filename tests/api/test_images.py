@@ -1,0 +1,69 @@
+"""Images both ways through Nova's API: snapshots back to Glance, boot
+from a snapshot, shelve/unshelve, rebuild."""
+
+from nova_docker import naming
+from tests.api import base
+
+
+class SnapshotTest(base.DockerAPITestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.image_id = self.create_docker_image()
+
+    def test_snapshot_boots_with_the_files_it_had(self):
+        server = self.boot(self.image_id)
+        self.exec_in(server, 'sh', '-c', 'echo precious > /root/note')
+
+        snapshot_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': 'with-note'}})['image_id']
+        self._wait_for_server_parameter(
+            server, {'OS-EXT-STS:task_state': None}, max_retries=60)
+        stored = self.glance.show(None, snapshot_id)
+        self.assertEqual('docker', stored['container_format'])
+        self.assertEqual('raw', stored['disk_format'])
+        # The container kept running; the temporary commit is gone.
+        self.assertEqual('running', self.container_status(server))
+        self.assertEqual([], self.docker.images.list(
+            name=naming.SNAPSHOT_REPOSITORY + snapshot_id))
+
+        clone = self.boot(snapshot_id)
+        self.assertEqual('precious\n', self.exec_in(clone, 'cat',
+                                                    '/root/note'))
+
+    def test_shelve_offload_and_unshelve_keep_the_files(self):
+        server = self.boot(self.image_id)
+        self.exec_in(server, 'sh', '-c', 'echo shelved > /root/note')
+
+        self.api.post_server_action(server['id'], {'shelve': None})
+        server = self._wait_for_state_change(server, 'SHELVED_OFFLOADED')
+        self.assert_no_container(server)
+
+        self.api.post_server_action(server['id'], {'unshelve': None})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual('shelved\n', self.exec_in(server, 'cat',
+                                                   '/root/note'))
+
+
+class RebuildTest(base.DockerAPITestCase):
+
+    def test_rebuild_with_another_image(self):
+        first = self.create_docker_image()
+        second = self.create_docker_image(
+            os_command_line='sh -c "echo rebuilt; exec sleep 100000"')
+        server = self.boot(first)
+        old_id = self.container(server)['Id']
+
+        self.api.post_server_action(server['id'],
+                                    {'rebuild': {'imageRef': second}})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+
+        container = self.container(server)
+        self.assertNotEqual(old_id, container['Id'])
+        self.assertEqual(second, container['Config']['Labels'][
+            naming.IMAGE_ID])
+        self.assertIn('rebuilt', self.docker.api.logs(container['Id'])
+                      .decode())
+        self.assertEqual(1, len(self.docker.containers.list(
+            all=True, filters={'label': '%s=%s' % (naming.INSTANCE_UUID,
+                                                   server['id'])})))
