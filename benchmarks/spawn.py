@@ -71,7 +71,7 @@ class RequestCounter(object):
 
 def make_driver(host, archive):
     drv = driver_mod.DockerDriver(virtapi=None)
-    drv._images._image_api = ArchiveGlance(archive)
+    drv._images.image_api = ArchiveGlance(archive)
     drv.init_host(host)
     return drv
 
@@ -177,8 +177,8 @@ def main():
         print('engine requests over one periodic cycle:')
         for n in args.instances:
             instances = spawn_many(drv, image_id, n)
-            print('  N=%-4d %d requests' % (n, count_cycle(drv, host,
-                                                             instances)))
+            requests = count_cycle(drv, host, instances)
+            print('  N=%-4d %d requests' % (n, requests))
             cleanup(client, host, image_id)
     finally:
         cleanup_quietly(client, host, image_id)

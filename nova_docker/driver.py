@@ -13,6 +13,7 @@ from nova.compute import task_states
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.image import glance
+from nova import objects
 from nova.virt import driver
 from nova.virt import hardware
 import nova.virt.node
@@ -43,6 +44,7 @@ class DockerDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         # Glance holds docker save archives as disk_format=raw.
         supports_image_type_raw=True,
+        has_imagecache=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -241,6 +243,18 @@ class DockerDriver(driver.ComputeDriver):
             update_task_state(task_state=task_states.IMAGE_UPLOADING,
                               expected_state=task_states.IMAGE_PENDING_UPLOAD)
             self._images.upload(context, image_id, ref)
+
+    def manage_image_cache(self, context, all_instances):
+        if not CONF.image_cache.remove_unused_base_images:
+            return
+        self._images.remove_unused(
+            {instance.image_ref for instance in all_instances},
+            CONF.image_cache.remove_unused_original_minimum_age_seconds)
+
+    def cache_image(self, context, image_id):
+        image_meta = objects.ImageMeta.from_image_ref(
+            context, self._images.image_api, image_id)
+        return self._images.prepare(context, image_meta).loaded_now
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)

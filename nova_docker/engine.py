@@ -7,6 +7,7 @@ operation is one engine call.
 """
 
 import contextlib
+import datetime
 import functools
 import threading
 import time
@@ -250,6 +251,21 @@ class Engine(object):
         with self._translated('tag the image'):
             self.client.api.tag(image_id, repository, tag)
 
+    def tagged_images(self, repository):
+        """{tag: when it was tagged} for the tags in repository."""
+        with self._translated('list images'):
+            images = self.client.api.images(
+                filters={'reference': repository + '*'})
+            tagged = {}
+            for image in images:
+                details = self.client.api.inspect_image(image['Id'])
+                tagged_at = _parse_time(
+                    (details.get('Metadata') or {}).get('LastTagTime'))
+                for tag in image.get('RepoTags') or []:
+                    if tag.startswith(repository):
+                        tagged[tag] = tagged_at
+        return tagged
+
     def commit(self, instance_uuid, ref):
         """Commit the container's filesystem as image ``ref``. The engine
         pauses the container meanwhile, so the copy is consistent."""
@@ -265,14 +281,29 @@ class Engine(object):
 
     def untag_image(self, ref):
         """Drop a tag; the engine deletes the image with its last tag unless
-        a container still uses it. A tag already gone is fine."""
+        a container still uses it. Returns whether the tag went; a tag
+        already gone is fine."""
         try:
             with self._translated('remove the image',
                                   _image_missing(ref)):
                 self.client.api.remove_image(ref)
+            return True
         except (exception.ImageNotLoaded,
                 exception.ContainerStateConflict) as e:
             LOG.debug('Image %s not removed: %s', ref, e)
+            return False
+
+
+def _parse_time(stamp):
+    """The engine's RFC 3339 time (nanoseconds, Z) as an aware datetime."""
+    if not stamp or stamp.startswith('0001-'):
+        return None
+    stamp = stamp.replace('Z', '+00:00')
+    if '.' in stamp:   # Python takes at most microseconds
+        head, rest = stamp.split('.', 1)
+        digits = rest[:len(rest) - 6]
+        stamp = '%s.%s%s' % (head, digits[:6].ljust(6, '0'), rest[-6:])
+    return datetime.datetime.fromisoformat(stamp)
 
 
 def _image_missing(ref):

@@ -19,6 +19,7 @@ import time
 from nova import exception as nova_exception
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import archive
@@ -44,7 +45,7 @@ class ImageStore(object):
 
     def __init__(self, engine, image_api, staging_dir=None):
         self._engine = engine
-        self._image_api = image_api
+        self.image_api = image_api
         self._staging_dir = staging_dir
 
     def prepare(self, context, image_meta):
@@ -83,13 +84,36 @@ class ImageStore(object):
     def upload(self, context, snapshot_id, ref):
         """Stream ``docker save`` of ref into the Glance image snapshot_id;
         nova-compute holds one chunk at a time, whatever the image size."""
-        snapshot = self._image_api.get(context, snapshot_id)
+        snapshot = self.image_api.get(context, snapshot_id)
         metadata = {'name': snapshot['name'], 'status': 'active',
                     'container_format': DOCKER_CONTAINER_FORMAT,
                     'disk_format': 'raw'}
-        self._image_api.update(context, snapshot_id, metadata,
-                               data=_ChunkReader(self._engine.save_image(ref)))
+        archive = _ChunkReader(self._engine.save_image(ref))
+        self.image_api.update(context, snapshot_id, metadata, data=archive)
         LOG.info('Uploaded snapshot %s to Glance', snapshot_id)
+
+    def remove_unused(self, image_ids_in_use, min_age_seconds):
+        """Image-cache ageing: drop tags this driver loaded for Glance
+        images no instance uses, tagged more than min_age_seconds ago. The
+        engine refuses to delete an image a container still runs from (a
+        container of another compute host sharing the engine, say)."""
+        now = timeutils.utcnow(with_timezone=True)
+        removed = []
+        for ref, tagged_at in sorted(
+                self._engine.tagged_images(naming.IMAGE_REPOSITORY).items()):
+            image_id = naming.glance_id_of(ref)
+            if image_id in image_ids_in_use:
+                continue
+            age = (now - tagged_at).total_seconds() if tagged_at else None
+            if age is not None and age < min_age_seconds:
+                continue
+            with _image_lock(image_id):
+                if self._engine.untag_image(ref):
+                    removed.append(ref)
+        if removed:
+            LOG.info('Image cache: removed unused images %s',
+                     ', '.join(removed))
+        return removed
 
     def _load(self, context, image_id, ref):
         with tempfile.NamedTemporaryFile(
@@ -125,9 +149,9 @@ class ImageStore(object):
                 self._engine.tag_image(before, tag)
 
     def _download(self, context, image_id, staged):
-        meta = self._image_api.get(context, image_id)
+        meta = self.image_api.get(context, image_id)
         writer = _VerifyingWriter(staged, image_id, meta)
-        self._image_api.download(context, image_id, data=writer)
+        self.image_api.download(context, image_id, data=writer)
         staged.flush()
         writer.verify()
 

@@ -28,3 +28,10 @@ def image_reference(image_id, checksum=None):
 def snapshot_reference(snapshot_id):
     """Engine tag of a snapshot while it is being uploaded."""
     return '%s%s:latest' % (SNAPSHOT_REPOSITORY, snapshot_id)
+
+
+def glance_id_of(ref):
+    """The Glance image id in an image_reference, or None."""
+    if not ref.startswith(IMAGE_REPOSITORY):
+        return None
+    return ref[len(IMAGE_REPOSITORY):].split(':', 1)[0]

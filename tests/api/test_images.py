@@ -1,6 +1,8 @@
 """Images both ways through Nova's API: snapshots back to Glance, boot
 from a snapshot, shelve/unshelve, rebuild."""
 
+from nova import context as nova_context
+
 from nova_docker import naming
 from tests.api import base
 
@@ -67,3 +69,47 @@ class RebuildTest(base.DockerAPITestCase):
         self.assertEqual(1, len(self.docker.containers.list(
             all=True, filters={'label': '%s=%s' % (naming.INSTANCE_UUID,
                                                    server['id'])})))
+
+
+class ImageCacheTest(base.DockerAPITestCase):
+
+    def test_ageing_removes_only_unused_images_this_driver_loaded(self):
+        used = self.create_docker_image()
+        unused = self.create_docker_image(os_command_line='sleep 100000')
+        self.boot(used)
+        self._delete_server(self.boot(unused))
+        foreign = self.docker.images.get('ndtest/busybox:latest').id
+        self.flags(remove_unused_original_minimum_age_seconds=0,
+                   group='image_cache')
+
+        self.compute.manager._run_image_cache_manager_pass(
+            nova_context.get_admin_context())
+
+        self.assert_no_image_tag(unused)
+        self.assertEqual(1, len(self.docker.images.list(
+            name=naming.IMAGE_REPOSITORY + used)))
+        self.assertEqual(foreign,
+                         self.docker.images.get('ndtest/busybox:latest').id)
+
+    def test_young_images_stay(self):
+        unused = self.create_docker_image()
+        self._delete_server(self.boot(unused))
+        self.flags(remove_unused_original_minimum_age_seconds=3600,
+                   group='image_cache')
+
+        self.compute.manager._run_image_cache_manager_pass(
+            nova_context.get_admin_context())
+
+        self.assertEqual(1, len(self.docker.images.list(
+            name=naming.IMAGE_REPOSITORY + unused)))
+
+    def test_aggregate_image_precache(self):
+        image_id = self.create_docker_image()
+        self.assertEqual({image_id: 'cached'},
+                         self.compute.manager.cache_images(
+                             nova_context.get_admin_context(), [image_id]))
+        self.assertEqual({image_id: 'existing'},
+                         self.compute.manager.cache_images(
+                             nova_context.get_admin_context(), [image_id]))
+        self.assertEqual(1, len(self.docker.images.list(
+            name=naming.IMAGE_REPOSITORY + image_id)))
