@@ -35,7 +35,7 @@ LOG = logging.getLogger(__name__)
 # Nova's console API shows at most this much (as the libvirt driver does).
 MAX_CONSOLE_BYTES = 100 * units.Ki
 # Lines of a dead workload's output quoted in its build fault.
-FAULT_OUTPUT_BYTES = 400
+FAULT_OUTPUT_BYTES = 120
 
 
 class DockerDriver(driver.ComputeDriver):
@@ -53,8 +53,9 @@ class DockerDriver(driver.ComputeDriver):
         # be known before init_host.
         self._host = CONF.host
         self._engine = engine_mod.Engine.from_conf(CONF)
-        self._images = images.ImageStore(self._engine, glance.API(),
-                                         CONF.docker.image_staging_dir)
+        self._images = images.ImageStore(
+            self._engine, glance.API(), CONF.docker.image_staging_dir,
+            CONF.docker.allowed_registries)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
 

@@ -246,6 +246,12 @@ class Engine(object):
         with self._translated('load the image'):
             return [image.id for image in self.client.images.load(fileobj)]
 
+    def pull_image(self, reference):
+        """Pull reference (registry/repository:tag) and return its id."""
+        repository, tag = _split_reference(reference)
+        with self._translated('pull %s' % reference):
+            return self.client.images.pull(repository, tag=tag).id
+
     def tag_image(self, image_id, ref):
         repository, tag = ref.rsplit(':', 1)
         with self._translated('tag the image'):
@@ -292,6 +298,15 @@ class Engine(object):
                 exception.ContainerStateConflict) as e:
             LOG.debug('Image %s not removed: %s', ref, e)
             return False
+
+
+def _split_reference(reference):
+    """'host:5000/repo:tag' -> ('host:5000/repo', 'tag'); tag defaults to
+    latest (a colon before the last slash belongs to the host)."""
+    name, _, tag = reference.rpartition(':')
+    if not name or '/' in tag:
+        return reference, 'latest'
+    return name, tag
 
 
 def _parse_time(stamp):

@@ -29,6 +29,8 @@ from nova_docker import naming
 LOG = logging.getLogger(__name__)
 
 DOCKER_CONTAINER_FORMAT = 'docker'
+# Glance property naming a registry image to pull instead of an archive.
+REGISTRY_PROPERTY = 'docker_image'
 PROGRESS_INTERVAL_SECONDS = 5
 
 PreparedImage = collections.namedtuple(
@@ -43,10 +45,12 @@ then removes it).
 
 class ImageStore(object):
 
-    def __init__(self, engine, image_api, staging_dir=None):
+    def __init__(self, engine, image_api, staging_dir=None,
+                 allowed_registries=()):
         self._engine = engine
         self.image_api = image_api
         self._staging_dir = staging_dir
+        self._allowed_registries = set(allowed_registries)
 
     def prepare(self, context, image_meta):
         """Make the Glance image available in the engine."""
@@ -60,7 +64,12 @@ class ImageStore(object):
             config = self._engine.image_config(ref)
             if config is not None:   # another spawn loaded it meanwhile
                 return PreparedImage(image_id, ref, config, False)
-            self._load(context, image_id, ref)
+            meta = self.image_api.get(context, image_id)
+            reference = (meta.get('properties') or {}).get(REGISTRY_PROPERTY)
+            if reference:
+                self._pull(image_id, reference, ref)
+            else:
+                self._load(context, image_id, meta, ref)
             return PreparedImage(image_id, ref,
                                  self._engine.image_config(ref), True)
 
@@ -115,10 +124,30 @@ class ImageStore(object):
                      ', '.join(removed))
         return removed
 
-    def _load(self, context, image_id, ref):
+    def _pull(self, image_id, reference, ref):
+        registry = reference.split('/', 1)[0] if '/' in reference else ''
+        if not ({'*', registry} & self._allowed_registries):
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='this host does not pull from %s (see [docker] '
+                       'allowed_registries)' % (registry or 'Docker Hub'))
+        existed = self._engine.image_id(reference) is not None
+        try:
+            engine_id = self._engine.pull_image(reference)
+        except (exception.EngineRefused, exception.EngineError) as e:
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id, reason='pulling %s failed: %s' % (
+                    reference, e.kwargs.get('reason') or e))
+        self._engine.tag_image(engine_id, ref)
+        if not existed:
+            self._engine.untag_image(reference)
+        LOG.info('Pulled %(reference)s for Glance image %(id)s as %(ref)s',
+                 {'reference': reference, 'id': image_id, 'ref': ref})
+
+    def _load(self, context, image_id, meta, ref):
         with tempfile.NamedTemporaryFile(
                 dir=self._staging_dir, prefix='nova-docker-image-') as staged:
-            self._download(context, image_id, staged)
+            self._download(context, image_id, meta, staged)
             try:
                 info = archive.inspect(staged.name)
             except archive.BadArchive as e:
@@ -148,8 +177,7 @@ class ImageStore(object):
             elif before != loaded_id:
                 self._engine.tag_image(before, tag)
 
-    def _download(self, context, image_id, staged):
-        meta = self.image_api.get(context, image_id)
+    def _download(self, context, image_id, meta, staged):
         writer = _VerifyingWriter(staged, image_id, meta)
         self.image_api.download(context, image_id, data=writer)
         staged.flush()
@@ -161,10 +189,8 @@ def check_format(image_meta):
     if container_format != DOCKER_CONTAINER_FORMAT:
         raise nova_exception.ImageUnacceptable(
             image_id=image_meta.id,
-            reason='its container_format is %s; this compute host runs '
-                   'Docker containers and needs container_format=docker '
-                   '(docker save IMAGE | openstack image create '
-                   '--container-format docker --disk-format raw NAME)' %
+            reason='container_format is %s; Docker hosts need '
+                   'container_format=docker holding docker save output' %
                    (container_format or 'unset'))
 
 

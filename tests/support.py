@@ -32,6 +32,15 @@ def archive_bytes(name):
         return f.read()
 
 
+def test_registry():
+    """host:port of the loopback registry tools/run-tests.sh starts."""
+    registry = os.environ.get('NOVA_DOCKER_TEST_REGISTRY')
+    if not registry:
+        raise RuntimeError('NOVA_DOCKER_TEST_REGISTRY is not set: run '
+                           'tools/run-tests.sh, which starts the registry')
+    return registry
+
+
 def engine_client():
     """A client of the real engine. A missing engine fails the test: the
     test command starts one, and Docker behaviour is never mocked."""

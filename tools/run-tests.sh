@@ -28,6 +28,7 @@ die() { echo "ERROR: $*" >&2; exit 1; }
 need_pkgs=()
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -47,7 +48,11 @@ stop_engine() {
     for _ in $(seq 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
   fi
 }
-trap stop_engine EXIT
+stop_services() {
+  tools/test-registry.sh stop "$LOGS/registry" || true
+  stop_engine
+}
+trap stop_services EXIT
 
 if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   step "using the running Docker engine $(docker version --format '{{.Server.Version}}')"
@@ -69,6 +74,10 @@ fi
 # -- test images -------------------------------------------------------------
 step "building test images from busybox-static"
 tools/build-test-images.sh "$IMAGES"
+
+step "starting a test registry on loopback"
+tools/test-registry.sh start "$LOGS/registry"
+export NOVA_DOCKER_TEST_REGISTRY=127.0.0.1:${NOVA_DOCKER_TEST_REGISTRY_PORT:-5111}
 
 # -- venv --------------------------------------------------------------------
 stamp=$VENV/.nova-docker-deps

@@ -5,6 +5,7 @@ from nova import context as nova_context
 
 from nova_docker import naming
 from tests.api import base
+from tests import support
 
 
 class SnapshotTest(base.DockerAPITestCase):
@@ -113,3 +114,46 @@ class ImageCacheTest(base.DockerAPITestCase):
                              nova_context.get_admin_context(), [image_id]))
         self.assertEqual(1, len(self.docker.images.list(
             name=naming.IMAGE_REPOSITORY + image_id)))
+
+
+class RegistryImageTest(base.DockerAPITestCase):
+
+    def _setup_compute_service(self):
+        # The driver reads [docker] allowed_registries when it starts.
+        self.registry = support.test_registry()
+        self.reference = self.registry + '/ndtest/busybox:1'
+        self.flags(allowed_registries=[self.registry], group='docker')
+        return super()._setup_compute_service()
+
+    def test_pull_when_the_operator_allows_the_registry(self):
+        # Glance needs data to make an image active: an empty upload.
+        image_id = self.create_docker_image(data=b'',
+                                            docker_image=self.reference)
+
+        server = self.boot(image_id)
+
+        self.assertEqual('running', self.container_status(server))
+        # Only this driver's own tag stays: the pulled name is not left.
+        self.assertEqual([], self.docker.images.list(
+            name=self.registry + '/ndtest/busybox'))
+
+    def test_other_registries_are_refused(self):
+        image_id = self.create_docker_image(
+            data=b'', docker_image='127.0.0.2:5999/ndtest/busybox:1')
+        server = self.boot(image_id, expected_state='ERROR')
+        self.assertIn('does not pull from 127.0.0.2:5999',
+                      server['fault']['message'])
+        self.assertIn('allowed_registries', server['fault']['message'])
+        self.assert_no_container(server)
+
+
+class RegistryPullOffByDefaultTest(base.DockerAPITestCase):
+
+    def test_refused_by_default(self):
+        registry = support.test_registry()
+        image_id = self.create_docker_image(
+            data=b'', docker_image=registry + '/ndtest/busybox:1')
+        server = self.boot(image_id, expected_state='ERROR')
+        self.assertIn('does not pull from %s' % registry,
+                      server['fault']['message'])
+        self.assert_no_container(server)
