@@ -45,6 +45,8 @@ class DockerDriver(driver.ComputeDriver):
         # Glance holds docker save archives as disk_format=raw.
         supports_image_type_raw=True,
         has_imagecache=True,
+        # Rebuilt from the Glance image on another host's engine.
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -82,8 +84,16 @@ class DockerDriver(driver.ComputeDriver):
     def get_available_resource(self, nodename):
         info = self._engine.info()
         resources = host_mod.resources(info, nodename, self._disk_path(info))
-        resources['uuid'] = nova.virt.node.get_local_node_uuid()
+        resources['uuid'] = self._node_uuid()
         return resources
+
+    def get_nodenames_by_uuid(self, refresh=False):
+        return {self._node_uuid(): self._host}
+
+    def _node_uuid(self):
+        # Nova's stable node identity, kept in a file beside nova.conf or
+        # under state_path, so that a renamed host is noticed.
+        return nova.virt.node.get_local_node_uuid()
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         info = self._engine.info()

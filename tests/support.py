@@ -41,10 +41,21 @@ def test_registry():
     return registry
 
 
-def engine_client():
+def second_engine_url():
+    """URL of the second engine tools/run-tests.sh starts."""
+    url = os.environ.get('NOVA_DOCKER_TEST_SECOND_ENGINE')
+    if not url:
+        raise RuntimeError('NOVA_DOCKER_TEST_SECOND_ENGINE is not set: run '
+                           'tools/run-tests.sh, which starts that engine')
+    return url
+
+
+def engine_client(url=None):
     """A client of the real engine. A missing engine fails the test: the
     test command starts one, and Docker behaviour is never mocked."""
     try:
+        if url:
+            return docker.DockerClient(base_url=url, version='auto')
         return docker.DockerClient(version='auto')
     except docker_errors.DockerException as e:
         raise RuntimeError('these tests need a real Docker engine (%s); run '
@@ -86,8 +97,11 @@ class EngineCleanup(fixtures.Fixture):
     def _clean(self):
         for container in self.containers():
             container.remove(force=True, v=True)
-        for ref in self.image_refs():
-            self.client.images.remove(ref)
+        for ref in set(self.image_refs()):
+            try:
+                self.client.images.remove(ref)
+            except docker_errors.ImageNotFound:
+                pass  # removed with an earlier tag of the same image
 
 
 def make_flavor(**kw):

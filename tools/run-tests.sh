@@ -50,6 +50,7 @@ stop_engine() {
 }
 stop_services() {
   tools/test-registry.sh stop "$LOGS/registry" || true
+  tools/second-engine.sh stop "$LOGS/engine2" || true
   stop_engine
 }
 trap stop_services EXIT
@@ -78,6 +79,9 @@ tools/build-test-images.sh "$IMAGES"
 step "starting a test registry on loopback"
 tools/test-registry.sh start "$LOGS/registry"
 export NOVA_DOCKER_TEST_REGISTRY=127.0.0.1:${NOVA_DOCKER_TEST_REGISTRY_PORT:-5111}
+step "starting a second engine (a second compute host, for evacuate)"
+tools/second-engine.sh start "$LOGS/engine2"
+export NOVA_DOCKER_TEST_SECOND_ENGINE=unix://$LOGS/engine2/docker.sock
 
 # -- venv --------------------------------------------------------------------
 stamp=$VENV/.nova-docker-deps
