@@ -254,7 +254,7 @@ class Engine(object):
 
     def tag_image(self, image_id, ref):
         repository, tag = ref.rsplit(':', 1)
-        with self._translated('tag the image'):
+        with self._translated('tag the image', _image_missing(image_id)):
             self.client.api.tag(image_id, repository, tag)
 
     def tagged_images(self, repository):

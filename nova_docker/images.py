@@ -153,29 +153,37 @@ class ImageStore(object):
             except archive.BadArchive as e:
                 raise nova_exception.ImageUnacceptable(image_id=image_id,
                                                        reason=str(e))
-            tags_before = {tag: self._engine.image_id(tag)
-                           for tag in info.repo_tags}
             staged.seek(0)
-            try:
-                self._engine.load_image(staged)
-            except exception.EngineRefused as e:
-                raise nova_exception.ImageUnacceptable(
-                    image_id=image_id,
-                    reason='the Docker engine could not load it: %s' % (
-                        e.kwargs.get('reason') or e))
-            try:
-                self._engine.tag_image(info.image_id, ref)
-            finally:
-                self._restore_tags(tags_before, info.image_id)
+            # Loads of different images may carry the same tags: one load
+            # and tag restore at a time keeps "before" meaningful.
+            with _image_lock('load'):
+                tags_before = {tag: self._engine.image_id(tag)
+                               for tag in info.repo_tags}
+                try:
+                    self._engine.load_image(staged)
+                except exception.EngineRefused as e:
+                    raise nova_exception.ImageUnacceptable(
+                        image_id=image_id,
+                        reason='the Docker engine could not load it: %s' % (
+                            e.kwargs.get('reason') or e))
+                try:
+                    self._engine.tag_image(info.image_id, ref)
+                finally:
+                    self._restore_tags(tags_before, info.image_id)
         LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
                  {'id': image_id, 'ref': ref})
 
     def _restore_tags(self, tags_before, loaded_id):
         for tag, before in tags_before.items():
-            if before is None:
-                self._engine.untag_image(tag)
-            elif before != loaded_id:
-                self._engine.tag_image(before, tag)
+            if before == loaded_id:
+                continue
+            try:
+                if before is not None:
+                    self._engine.tag_image(before, tag)
+                    continue
+            except exception.ImageNotLoaded:
+                pass   # the image it named has been deleted since
+            self._engine.untag_image(tag)
 
     def _download(self, context, image_id, meta, staged):
         writer = _VerifyingWriter(staged, image_id, meta)
