@@ -190,9 +190,13 @@ class DockerDriver(driver.ComputeDriver):
         """Leave nothing behind from a failed spawn; never mask its error."""
         try:
             self._engine.remove(instance.uuid)
+        except Exception:
+            LOG.exception('Removing the container of a failed spawn failed',
+                          instance=instance)
+        try:
             self._images.forget(image)
         except Exception:
-            LOG.exception('Cleaning up after a failed spawn failed',
+            LOG.exception('Removing the image of a failed spawn failed',
                           instance=instance)
 
     def _report_unenforced(self, instance, limits):

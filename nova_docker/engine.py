@@ -218,9 +218,9 @@ class Engine(object):
         one: Nova's power-state sync asks for every instance in a burst."""
         with self._snapshot_lock:
             taken_at, rows = self._snapshot.get(host, (None, None))
-            if taken_at is not None and time.monotonic() - taken_at < max_age:
-                return rows
-            return self.list_host(host)
+        if taken_at is not None and time.monotonic() - taken_at < max_age:
+            return rows
+        return self.list_host(host)
 
     # -- images -----------------------------------------------------------
 

@@ -160,22 +160,35 @@ class ImageStore(object):
                 tags_before = {tag: self._engine.image_id(tag)
                                for tag in info.repo_tags}
                 try:
-                    self._engine.load_image(staged)
+                    loaded = set(self._engine.load_image(staged))
                 except exception.EngineRefused as e:
                     raise nova_exception.ImageUnacceptable(
                         image_id=image_id,
                         reason='the Docker engine could not load it: %s' % (
                             e.kwargs.get('reason') or e))
                 try:
-                    self._engine.tag_image(info.image_id, ref)
+                    self._tag_loaded(image_id, loaded, ref)
                 finally:
-                    self._restore_tags(tags_before, info.image_id)
+                    self._restore_tags(tags_before, loaded)
         LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
                  {'id': image_id, 'ref': ref})
 
-    def _restore_tags(self, tags_before, loaded_id):
+    def _tag_loaded(self, image_id, loaded, ref):
+        """Tag what the engine says it loaded (not what the archive's file
+        names claim); anything but one image is refused and removed."""
+        if len(loaded) == 1:
+            self._engine.tag_image(next(iter(loaded)), ref)
+            return
+        for engine_id in loaded:
+            self._engine.untag_image(engine_id)
+        raise nova_exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='the engine loaded %d images from it, not one' %
+                   len(loaded))
+
+    def _restore_tags(self, tags_before, loaded):
         for tag, before in tags_before.items():
-            if before == loaded_id:
+            if before in loaded:
                 continue
             try:
                 if before is not None:
@@ -187,7 +200,12 @@ class ImageStore(object):
 
     def _download(self, context, image_id, meta, staged):
         writer = _VerifyingWriter(staged, image_id, meta)
-        self.image_api.download(context, image_id, data=writer)
+        try:
+            self.image_api.download(context, image_id, data=writer)
+        except nova_exception.ImageNotFound:
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='it was deleted from Glance during the download')
         staged.flush()
         writer.verify()
 

@@ -97,6 +97,13 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         self.assertEqual(0, result.exit_code, result.output)
         return result.output.decode()
 
+    def started_at(self, server):
+        """When the container last started, as a value that sorts by time
+        (the engine drops trailing zeros of the nanoseconds)."""
+        stamp = self.container(server)['State']['StartedAt']
+        seconds, _dot, fraction = stamp.rstrip('Z').partition('.')
+        return seconds, fraction.ljust(9, '0')
+
     def container_status(self, server):
         return self.container(server)['State']['Status']
 

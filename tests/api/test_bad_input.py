@@ -97,6 +97,20 @@ class BadInputTest(base.DockerAPITestCase):
         self.glance.images[image_id]['checksum'] = 'f' * 32
         self.assert_fault(image_id, ['does not match', 'checksum'])
 
+    def test_glance_image_deleted_during_download(self):
+        image_id = self.create_docker_image()
+        glance_download = self.glance.download
+
+        def download_then_vanish(context, image_id, data=None, **kw):
+            # Half the data arrives, then Glance says the image is gone.
+            data.write(self.glance._imagedata[image_id][:4096])
+            self.glance.delete(context, image_id)
+            return glance_download(context, image_id, data=data, **kw)
+        self.stub_out('nova.tests.fixtures.GlanceFixture.download',
+                      lambda _self, *a, **kw: download_then_vanish(*a, **kw))
+        self.assert_fault(image_id, ['deleted from Glance during the '
+                                     'download'])
+
 
 class EngineUnreachableTest(base.DockerAPITestCase):
 

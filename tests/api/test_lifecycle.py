@@ -40,16 +40,15 @@ class LifecycleTest(base.DockerAPITestCase):
         server = self._start_server(server)
         self.assertEqual('running', self.container_status(server))
 
-        started = self.container(server)['State']['StartedAt']
+        started = self.started_at(server)
         server = self._reboot_server(server)
         self.assertEqual('running', self.container_status(server))
-        restarted = self.container(server)['State']['StartedAt']
+        restarted = self.started_at(server)
         self.assertGreater(restarted, started)
 
         server = self._reboot_server(server, hard=True)
         self.assertEqual('running', self.container_status(server))
-        self.assertGreater(self.container(server)['State']['StartedAt'],
-                           restarted)
+        self.assertGreater(self.started_at(server), restarted)
 
         self.api.post_server_action(server['id'], {'pause': None})
         server = self._wait_for_state_change(server, 'PAUSED')
