@@ -77,9 +77,24 @@ class StackDockerHostTest(PluginTestCase):
         self.assertEqual('unix:///var/run/docker.sock',
                          conf.get('docker', 'api_url'))
 
-    def test_compute_driver_only_in_nova_cpu_conf(self):
+    def test_nova_conf_of_docker_host_carries_the_driver_too(self):
+        # devstack derives nova-cpu.conf from nova.conf.
         conf = self.devstack.read_ini(self.devstack.nova_conf)
-        self.assertFalse(conf.has_option('DEFAULT', 'compute_driver'))
+        self.assertEqual('novadocker.DockerDriver',
+                         conf.get('DEFAULT', 'compute_driver'))
+        self.assertEqual('unix:///var/run/docker.sock',
+                         conf.get('docker', 'api_url'))
+
+    def test_docker_options_from_settings(self):
+        devstack = harness.Devstack(
+            os.path.join(self.workdir, 'opts'), hostname=HOST, env={
+                'NOVA_DOCKER_API_URL': 'tcp://10.0.0.5:2376',
+                'NOVA_DOCKER_PIDS_LIMIT': '512'})
+        devstack.run('stack', 'post-config')
+        conf = devstack.read_ini(devstack.nova_cpu_conf)
+        self.assertEqual('tcp://10.0.0.5:2376', conf.get('docker', 'api_url'))
+        self.assertEqual('512', conf.get('docker', 'pids_limit'))
+        self.assertFalse(conf.has_option('docker', 'log_max_size'))
 
     def test_scheduler_filters(self):
         filters = self.filters(self.devstack)
@@ -166,6 +181,8 @@ class MixedCloudHostsTest(PluginTestCase):
                          conf.get('DEFAULT', 'compute_driver'))
         self.assertEqual(harness.DEVSTACK_FILTERS.split(','),
                          self.filters(devstack))
+        self.assertFalse(devstack.read_ini(devstack.nova_conf).has_option(
+            'scheduler', 'query_placement_for_image_type_support'))
         self.assertFalse(os.path.exists(devstack.glance_api_conf))
 
     def test_filters_already_there_are_not_doubled(self):
@@ -202,6 +219,20 @@ class MixedCloudHostsTest(PluginTestCase):
         conf = devstack.read_ini(devstack.nova_conf)
         self.assertFalse(conf.has_option(
             'scheduler', 'query_placement_for_image_type_support'))
+
+    def test_python_of_devstacks_global_venv(self):
+        venv = os.path.join(self.workdir, 'venv')
+        os.makedirs(os.path.join(venv, 'bin'))
+        python = os.path.join(venv, 'bin', 'python3')
+        with open(python, 'w') as f:
+            f.write('#!/bin/sh\necho "$@" >> %s.calls\nexit 0\n' % python)
+        os.chmod(python, 0o755)
+        devstack = self.host(env={'GLOBAL_VENV': 'True',
+                                  'DEVSTACK_VENV': venv})
+        devstack.run('stack', 'install')
+        with open(python + '.calls') as f:
+            self.assertIn('import nova.virt.novadocker', f.read())
+        self.assertEqual([], devstack.calls('python'))
 
     def test_shim_left_alone_when_nova_finds_it(self):
         devstack = self.host(env={'STUB_NOVA_SHIM_INSTALLED': '1'})
