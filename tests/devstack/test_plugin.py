@@ -153,8 +153,12 @@ class StackDockerHostTest(PluginTestCase):
         self.assertEqual('id-of-busybox-docker',
                          conf.get('compute', 'image_ref'))
         self.assertEqual('docker', conf.get('compute', 'hypervisor_type'))
-        self.assertEqual('False',
-                         conf.get('compute-feature-enabled', 'resize'))
+        features = conf['compute-feature-enabled']
+        self.assertEqual('False', features['resize'])
+        self.assertEqual('True', features['console_output'])
+        # What the driver does keeps tempest's defaults.
+        for feature in ('snapshot', 'shelve', 'pause'):
+            self.assertNotIn(feature, features)
 
 
 class MixedCloudHostsTest(PluginTestCase):
@@ -270,8 +274,9 @@ class UnstackCleanTest(PluginTestCase):
                 {'id': 'c-lookalike', 'name': 'my-app', 'labels': OURS},
                 {'id': 'c-unrelated', 'name': 'nova-db', 'labels': {}},
             ],
-            images=['nova-glance/abc:123', 'nova-docker/busybox:latest',
-                    'debian:12', 'nova-glance-other:1'])
+            images=['nova-glance/abc:123', 'nova-snapshot/def:latest',
+                    'nova-docker/busybox:latest', 'debian:12',
+                    'nova-glance-other:1'])
 
     def remaining(self):
         return sorted(c['id'] for c in
@@ -281,7 +286,7 @@ class UnstackCleanTest(PluginTestCase):
         self.devstack.run('unstack')
         self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
                          self.remaining())
-        self.assertEqual(4, len(self.devstack.docker_state_now()['images']))
+        self.assertEqual(5, len(self.devstack.docker_state_now()['images']))
         rm = [c for c in self.devstack.calls('docker') if c[1] == 'rm']
         self.assertEqual(1, len(rm))
         self.assertEqual(['c-ours', 'c-ours-stopped'], sorted(rm[0][4:]))
