@@ -17,6 +17,7 @@ from tests.devstack import harness
 from tests import support
 
 KVM_DRIVER_MODULE = 'nova.virt.ndtest_kvm'
+DOCKER_TRAIT = 'CUSTOM_NOVA_DOCKER'
 
 
 class KVMHostDriver(fake.FakeDriver):
@@ -157,3 +158,42 @@ class MixedCloudTest(base.DockerAPITestCase):
                            expected_state='ERROR')
         self.assertIn('No valid host', server['fault']['message'])
         self.assert_no_container(server)
+
+    def test_isolated_docker_hosts_keep_unmarked_raw_images_away(self):
+        # A raw image with no hypervisor_type passes both ImagePropertiesFilter
+        # and the image-type prefilter on the Docker host. Let the weighers
+        # prefer the Docker host (the KVM stand-in is far bigger) to show it.
+        for weigher in ('ram', 'disk', 'cpu'):
+            self.flags(**{weigher + '_weight_multiplier': -1.0,
+                          'group': 'filter_scheduler'})
+        flavor = self.create_flavor()
+        raw_vm = self.create_vm_image('raw')
+        server = self.boot(raw_vm, flavor, expected_state='ERROR')
+        self.assertIn('container_format', server['fault']['message'])
+
+        # Isolating the Docker hosts in an aggregate that requires a trait
+        # (the optional NOVA_DOCKER_ISOLATE_HOSTS of the devstack plugin)
+        # keeps every image that does not ask for the trait off them.
+        self.flags(enable_isolated_aggregate_filtering=True,
+                   group='scheduler')
+        aggregate = self._create_aggregate('docker-hosts')
+        self.admin_api.add_host_to_aggregate(aggregate, self.host)
+        self.admin_api.post_aggregate_action(aggregate, {'set_metadata': {
+            'metadata': {'trait:%s' % DOCKER_TRAIT: 'required'}}})
+        self.placement.put('/traits/%s' % DOCKER_TRAIT, None, version='1.6')
+        provider = self._get_provider_uuid_by_host(self.host)
+        self._set_provider_traits(
+            provider, self._get_provider_traits(provider) + [DOCKER_TRAIT])
+        # The compute keeps a trait it did not set itself.
+        self._run_periodics()
+        self.assertIn(DOCKER_TRAIT, self._get_provider_traits(provider))
+
+        for _ in range(2):
+            self.assert_on_kvm_host(self.boot(raw_vm, flavor))
+
+        # Docker images ask for the trait; they need no hypervisor_type.
+        docker_image = self.create_docker_image(
+            **{'trait:%s' % DOCKER_TRAIT: 'required'})
+        server = self.boot(docker_image, flavor)
+        self.assertEqual(self.host, server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('running', self.container_status(server))
