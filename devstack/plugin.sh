@@ -24,6 +24,9 @@ if [[ "$1" == "stack" ]]; then
                 if [[ "$NOVA_DOCKER_UPLOAD_IMAGE" == "True" ]]; then
                     install_package "$NOVA_DOCKER_BUSYBOX_PACKAGE"
                 fi
+                if [[ "$NOVA_DOCKER_ISOLATE_HOSTS" == "True" ]]; then
+                    pip_install osc-placement
+                fi
                 echo_summary "Installing nova-docker"
                 install_nova_docker
             fi
@@ -49,6 +52,12 @@ if [[ "$1" == "stack" ]]; then
             fi
             ;;
         test-config)
+            # The last phase: nova-compute has registered and devstack has
+            # discovered it, so the host can join an aggregate.
+            if is_nova_docker_compute && [[ "$NOVA_DOCKER_ISOLATE_HOSTS" == "True" ]]; then
+                echo_summary "Isolating this Docker host in $NOVA_DOCKER_AGGREGATE"
+                isolate_nova_docker_host
+            fi
             if is_nova_docker_compute && is_service_enabled tempest; then
                 echo_summary "Configuring tempest for nova-docker"
                 configure_nova_docker_tempest

@@ -85,9 +85,13 @@ docker() {
     "$STUB_PY" "$STUB_DIR/fake_docker.py" "$@"
 }
 
-# openstack: image show fails until image create has run.
+# openstack: image show fails until image create has run; aggregates and
+# placement answer just enough for the host isolation.
 openstack() {
     _stub_record openstack "$@"
+    if [[ "$1" == --os-placement-api-version ]]; then
+        shift 2
+    fi
     local last=${!#}
     case "$1 $2" in
         'image show')
@@ -100,6 +104,19 @@ openstack() {
                 prev=$arg
             done
             echo "$last" >> "$STUB_OPENSTACK_STATE" ;;
+        'aggregate show')
+            grep -qx "aggregate $last" "$STUB_OPENSTACK_STATE" 2>/dev/null ;;
+        'aggregate create')
+            echo "aggregate $last" >> "$STUB_OPENSTACK_STATE" ;;
+        'aggregate add') ;;
+        'trait create') ;;
+        'resource provider')
+            case "$3 $4" in
+                'list --name') echo "rp-of-$5" ;;
+                'trait list') printf '%s\n' COMPUTE_NODE COMPUTE_IMAGE_TYPE_RAW ;;
+                'trait set') ;;
+                *) return 2 ;;
+            esac ;;
         *) return 2 ;;
     esac
 }

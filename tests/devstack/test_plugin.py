@@ -254,6 +254,69 @@ class MixedCloudHostsTest(PluginTestCase):
                       devstack.calls('start_service'))
 
 
+class IsolationTest(PluginTestCase):
+
+    def openstack(self, devstack, *words):
+        return [c for c in devstack.calls('openstack')
+                if [w for w in c[1:] if not w.startswith('--os-placement')
+                    and w != '1.6'][:len(words)] == list(words)]
+
+    def test_off_by_default(self):
+        devstack = self.host()
+        devstack.stack()
+        conf = devstack.read_ini(devstack.nova_conf)
+        self.assertFalse(conf.has_option(
+            'scheduler', 'enable_isolated_aggregate_filtering'))
+        self.assertEqual([], self.openstack(devstack, 'aggregate'))
+        create = self.openstack(devstack, 'image', 'create')[0]
+        self.assertNotIn('trait:CUSTOM_NOVA_DOCKER=required', create)
+        self.assertNotIn(['pip_install', 'osc-placement'],
+                         devstack.calls('pip_install'))
+
+    def test_all_in_one(self):
+        devstack = self.host(env={'NOVA_DOCKER_ISOLATE_HOSTS': 'True'})
+        devstack.stack()
+        self.assertIn(['pip_install', 'osc-placement'],
+                      devstack.calls('pip_install'))
+        conf = devstack.read_ini(devstack.nova_conf)
+        self.assertEqual('True', conf.get(
+            'scheduler', 'enable_isolated_aggregate_filtering'))
+        create = self.openstack(devstack, 'image', 'create')[0]
+        self.assertEqual('trait:CUSTOM_NOVA_DOCKER=required',
+                         create[create.index('hypervisor_type=docker') + 2])
+        aggregate = self.openstack(devstack, 'aggregate', 'create')
+        self.assertEqual(1, len(aggregate))
+        self.assertIn('trait:CUSTOM_NOVA_DOCKER=required', aggregate[0])
+        self.assertEqual('docker-hosts', aggregate[0][-1])
+        self.assertEqual(
+            [['openstack', 'aggregate', 'add', 'host', 'docker-hosts', HOST]],
+            self.openstack(devstack, 'aggregate', 'add'))
+        trait_set = self.openstack(devstack, 'resource', 'provider', 'trait',
+                                   'set')
+        self.assertEqual(1, len(trait_set))
+        args = trait_set[0]
+        traits = [args[i + 1] for i, a in enumerate(args) if a == '--trait']
+        self.assertEqual(['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW',
+                          'CUSTOM_NOVA_DOCKER'], traits)
+        self.assertEqual('rp-of-%s' % HOST, args[-1])
+
+    def test_second_run_reuses_the_aggregate(self):
+        devstack = self.host(env={'NOVA_DOCKER_ISOLATE_HOSTS': 'True'})
+        devstack.stack()
+        devstack.run('stack', 'test-config')
+        self.assertEqual(1, len(self.openstack(devstack, 'aggregate',
+                                               'create')))
+
+    def test_compute_only_host_says_what_to_run(self):
+        devstack = self.host(services='n-cpu,placement-client',
+                             env={'NOVA_DOCKER_ISOLATE_HOSTS': 'True'})
+        devstack.stack()
+        self.assertEqual([], self.openstack(devstack, 'aggregate'))
+        summaries = ' '.join(c[1] for c in devstack.calls('echo_summary'))
+        self.assertIn('openstack aggregate add host docker-hosts %s' % HOST,
+                      summaries)
+
+
 class UnstackCleanTest(PluginTestCase):
 
     def setUp(self):
