@@ -7,6 +7,8 @@
 #   functional  the driver against the real engine
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
+#   devstack    devstack/plugin.sh, each phase, against stand-ins for
+#               devstack's functions (no devstack, no engine needed)
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
@@ -17,7 +19,7 @@ VENV=${VENV:-$ROOT/.venv}
 LOGS=$ROOT/.test-logs
 IMAGES=$ROOT/.test-images
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api pep8)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8)
 mkdir -p "$LOGS"
 STARTED=$(date +%s)
 
@@ -129,6 +131,7 @@ for suite in "${SUITES[@]}"; do
   case $suite in
     unit) run_suite unit stestr_run tests/unit ;;
     functional) run_suite functional stestr_run tests/functional ;;
+    devstack) run_suite devstack stestr_run tests/devstack ;;
     api)
       # Nova's two concurrency modes: eventlet (its functional tests'
       # default) and native threads (nova-compute's default in Nova 34).
@@ -136,7 +139,7 @@ for suite in "${SUITES[@]}"; do
       OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
       ;;
     pep8)
-      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run'
+      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run && shellcheck -x devstack/*.sh devstack/settings devstack/lib/* tests/devstack/*.sh'
       ;;
     *) die "unknown suite $suite" ;;
   esac
