@@ -40,7 +40,7 @@ def build_archive(size_mb):
     """docker save of a busybox image carrying size_mb of random data."""
     client = support.engine_client()
     container = client.containers.run(
-        'ndtest/busybox:latest', detach=True,
+        'ndtest/busybox:latest', detach=True, network_mode='none',
         command=['dd', 'if=/dev/urandom', 'of=/blob', 'bs=1048576',
                  'count=%d' % size_mb])
     try:
@@ -62,6 +62,8 @@ class Bench(base.DockerAPITestCase):
 
     def setUp(self):
         super().setUp()
+        for quota in ('instances', 'cores', 'ram'):
+            self.flags(**{quota: -1, 'group': 'quota'})
         self.downloads = 0
         self.loads = 0
         glance_download = self.glance.download

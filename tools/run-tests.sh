@@ -110,20 +110,21 @@ run_suite() {  # name, then the command
   step "suite: $name"
   if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED"; fi
 }
-count_last_run() {  # add the last stestr run's totals to the closing line
-  local totals n
-  totals=$(stestr --top-dir "$ROOT" last 2>/dev/null | tail -n 20) || return 0
-  n=$(sed -n 's/^ - Passed: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+count_run() {  # add a stestr run's totals (its output file) to the closing line
+  local n
+  n=$(sed -n 's/^ - Passed: \([0-9]*\).*/\1/p' "$1" | tail -n 1)
   passed_tests=$((passed_tests + ${n:-0}))
-  n=$(sed -n 's/^ - Failed: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  n=$(sed -n 's/^ - Failed: \([0-9]*\).*/\1/p' "$1" | tail -n 1)
   failed_tests=$((failed_tests + ${n:-0}))
-  n=$(sed -n 's/^ - Skipped: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  n=$(sed -n 's/^ - Skipped: \([0-9]*\).*/\1/p' "$1" | tail -n 1)
   skipped_tests=$((skipped_tests + ${n:-0}))
 }
 stestr_run() {  # test path, then extra stestr arguments
-  local path=$1 rc=0; shift
-  stestr --test-path "$path" --top-dir "$ROOT" run "$@" || rc=$?
-  count_last_run
+  local path=$1 rc=0 out; shift
+  out=$(mktemp)
+  stestr --test-path "$path" --top-dir "$ROOT" run "$@" 2>&1 | tee "$out" || rc=$?
+  count_run "$out"
+  rm -f "$out"
   return $rc
 }
 
