@@ -71,7 +71,23 @@ image_opts = [
                     'system temporary directory.'),
 ]
 
-ALL_OPTS = engine_opts + container_opts + image_opts
+network_opts = [
+    cfg.StrOpt('infra_binary',
+               default='/usr/bin/catatonit',
+               help='Static pause binary (Debian: package catatonit) from '
+                    'which init_host builds the infra image when the engine '
+                    'lacks it. Each instance gets an infra container running '
+                    'it as "/pause -P"; it owns the instance\'s network '
+                    'namespace, so NICs exist before the workload starts and '
+                    'survive its restarts. The image is made on this host, '
+                    'never pulled.'),
+    cfg.StrOpt('infra_image',
+               help='Use this image, already in the engine, for infra '
+                    'containers instead of building one from infra_binary. '
+                    'Its entrypoint must wait for SIGTERM without exiting.'),
+]
+
+ALL_OPTS = engine_opts + container_opts + image_opts + network_opts
 
 
 def register_opts(conf=CONF):

@@ -6,6 +6,8 @@ Each Nova call is a short orchestration of the rooms beside this one:
 (resources for Nova and Placement).
 """
 
+import contextlib
+import functools
 import time
 
 from nova.compute import power_state
@@ -24,6 +26,8 @@ from nova_docker import engine as engine_mod
 from nova_docker import exception
 from nova_docker import host as host_mod
 from nova_docker import images
+from nova_docker import network
+from nova_docker import pod
 from nova_docker import power
 from nova_docker import spec
 
@@ -42,6 +46,8 @@ class DockerDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         # Glance holds docker save archives as disk_format=raw.
         supports_image_type_raw=True,
+        # Ports are hot-plugged into the running infra container.
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -54,6 +60,7 @@ class DockerDriver(driver.ComputeDriver):
                                          CONF.docker.image_staging_dir)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
+        self._pods = pod.Pods(self._engine, self._host)
 
     # -- host -------------------------------------------------------------
 
@@ -62,6 +69,7 @@ class DockerDriver(driver.ComputeDriver):
         self._engine.connect()
         info = self._engine.info()
         self._facts = host_mod.facts(info)
+        self._pods.init_host(host, CONF.docker)
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -149,14 +157,18 @@ class DockerDriver(driver.ComputeDriver):
                 image_meta.properties.get('os_command_line'), self._facts,
                 CONF.docker)
             self._report_unenforced(instance, container.unenforced)
+            # NICs first, in a namespace the workload then joins.
+            infra = self._pods.create(
+                instance, network_info or [], CONF.docker,
+                functools.partial(self._vif_events, instance, power_on))
             self._engine.create(instance.uuid, image.ref,
-                                container.create_args)
+                                spec.joined(container.create_args, infra))
             if power_on:
                 self._engine.start(instance.uuid)
                 self._check_settled(instance)
         except Exception:
             with excutils.save_and_reraise_exception():
-                self._undo_spawn(instance, image)
+                self._undo_spawn(instance, image, network_info)
         LOG.info('Container created%s', ' and started' if power_on else '',
                  instance=instance)
 
@@ -172,10 +184,11 @@ class DockerDriver(driver.ComputeDriver):
             instance_uuid=instance.uuid, exit_code=state.get('ExitCode'),
             output=output.decode('utf-8', 'replace').strip() or '(none)')
 
-    def _undo_spawn(self, instance, image):
+    def _undo_spawn(self, instance, image, network_info):
         """Leave nothing behind from a failed spawn; never mask its error."""
         try:
             self._engine.remove(instance.uuid)
+            self._pods.remove(instance, network_info or [])
             self._images.forget(image)
         except Exception:
             LOG.exception('Cleaning up after a failed spawn failed',
@@ -197,9 +210,11 @@ class DockerDriver(driver.ComputeDriver):
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
-        # The container is the instance's only resource until networking
-        # is plugged; removing it (destroy) is all there is to clean.
-        pass
+        # destroy removed the workload; its namespace goes with the infra.
+        if destroy_vifs:
+            self._pods.remove(instance, network_info)
+        else:
+            self._engine.remove_infra(instance.uuid)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
@@ -211,6 +226,7 @@ class DockerDriver(driver.ComputeDriver):
         if self._state(instance) == power_state.PAUSED:
             self._engine.unpause(instance.uuid)
         self._engine.kill(instance.uuid)
+        self._pods.ensure(instance, network_info)
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
@@ -221,6 +237,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
+        self._pods.ensure(instance, network_info)
         self._engine.start(instance.uuid)
 
     def pause(self, instance):
@@ -232,6 +249,7 @@ class DockerDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         if self._state(instance) != power_state.RUNNING:
+            self._pods.ensure(instance, network_info)
             self._engine.start(instance.uuid)
 
     def get_console_output(self, context, instance):
@@ -239,3 +257,47 @@ class DockerDriver(driver.ComputeDriver):
 
     def _state(self, instance):
         return self.get_info(instance, use_cache=False).state
+
+    # -- networking -------------------------------------------------------
+
+    def plug_vifs(self, instance, network_info):
+        # nova-compute calls this from init_host for each instance: after a
+        # restart of the service or of the host, NICs are put back.
+        self._pods.ensure(instance, network_info)
+
+    def unplug_vifs(self, instance, network_info):
+        network.unplug(instance, network_info)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        self._pods.attach(instance, vif)
+
+    def detach_interface(self, context, instance, vif):
+        self._pods.detach(instance, vif)
+
+    @contextlib.contextmanager
+    def _vif_events(self, instance, power_on, events):
+        """Wait for Neutron's network-vif-plugged while plugging, with
+        Nova's vif_plugging_timeout and vif_plugging_is_fatal (as the
+        libvirt driver does: only when the instance is to run)."""
+        timeout = CONF.vif_plugging_timeout
+        if not (events and power_on and timeout):
+            yield
+            return
+        try:
+            with self.virtapi.wait_for_instance_event(
+                    instance, events, timeout=timeout,
+                    error_callback=self._vif_event_failed):
+                yield
+        except nova_exception.InstanceEventTimeout:
+            LOG.warning('Timeout waiting for %s for instance with vm_state '
+                        '%s and task_state %s.', events, instance.vm_state,
+                        instance.task_state, instance=instance)
+            if CONF.vif_plugging_is_fatal:
+                raise nova_exception.VirtualInterfaceCreateException()
+
+    @staticmethod
+    def _vif_event_failed(event_name, instance):
+        LOG.error('Neutron reported failure on event %s', event_name,
+                  instance=instance)
+        if CONF.vif_plugging_is_fatal:
+            raise nova_exception.VirtualInterfaceCreateException()

@@ -10,7 +10,10 @@ from nova.tests.functional import integrated_helpers
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import naming
+from nova_docker import privsep
+from tests import netsupport
 from tests import support
+from vif_plug_ovs import privsep as vif_plug_ovs_privsep
 
 API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
 
@@ -28,6 +31,10 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)
+        # Nova's test base forbids privsep helpers: the privileged network
+        # functions run in this (root) test process instead.
+        self.useFixture(netsupport.InProcessPrivsep(
+            privsep.net_admin, vif_plug_ovs_privsep.vif_plug))
 
     def _setup_services(self):
         self.flags(compute_driver='novadocker.DockerDriver')
@@ -79,9 +86,10 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         return self.container(server)['State']['Status']
 
     def assert_no_container(self, server):
-        self.assertEqual([], self.docker.containers.list(
-            all=True, filters={'label': '%s=%s' % (naming.INSTANCE_UUID,
-                                                   server['id'])}))
+        """Neither the workload nor its infra container is left."""
+        for label in (naming.INSTANCE_UUID, naming.INFRA_FOR):
+            self.assertEqual([], self.docker.containers.list(
+                all=True, filters={'label': '%s=%s' % (label, server['id'])}))
 
     def assert_no_image_tag(self, image_id):
         self.assertEqual([], self.docker.images.list(
