@@ -170,11 +170,14 @@ def unplug(instance, network_info):
 def unplug_one(instance, vif, iface):
     """Remove the port's host wiring and both veth ends, whatever is left
     of them."""
-    if vif['type'] in SUPPORTED_VIF_TYPES:
-        os_vif.unplug(_os_vif(vif, iface),
-                      os_vif_util.nova_to_osvif_instance(instance))
-    privsep.delete_link(iface.host_dev)
-    privsep.delete_link(iface.peer_dev)
+    try:
+        if vif['type'] in SUPPORTED_VIF_TYPES:
+            os_vif.unplug(_os_vif(vif, iface),
+                          os_vif_util.nova_to_osvif_instance(instance))
+    finally:
+        # Even when the switch could not be told, no veth is left behind.
+        privsep.delete_link(iface.host_dev)
+        privsep.delete_link(iface.peer_dev)
 
 
 def _unplug_quietly(instance, vif, iface):

@@ -237,6 +237,11 @@ def infra(instance, host, dns_servers, addresses, log_max_size):
         'mem_limit': INFRA_MEMORY_MB * units.Mi,
         'memswap_limit': INFRA_MEMORY_MB * units.Mi,
         'pids_limit': INFRA_PIDS_LIMIT,
+        # The engine turns IPv6 off in namespaces it gives no IPv6
+        # network; Neutron's IPv6 addresses need it on (the devices moved
+        # in later take the namespace's defaults).
+        'sysctls': {'net.ipv6.conf.all.disable_ipv6': '0',
+                    'net.ipv6.conf.default.disable_ipv6': '0'},
         'detach': True,
     }
     if dns_servers:

@@ -14,6 +14,7 @@ import uuid
 
 import fixtures
 from oslo_config import cfg
+from oslo_privsep import daemon
 from pyroute2 import IPRoute
 
 from nova_docker import privsep
@@ -32,27 +33,39 @@ class PrivsepDaemon(fixtures.Fixture):
     """
 
     def _setUp(self):
-        helper = os.path.join(os.path.dirname(sys.executable),
-                              'privsep-helper')
-        cfg.CONF.set_override('helper_command', helper,
+        cfg.CONF.set_override('helper_command', _helper_command(),
                               group='nova_docker_privileged')
         self.addCleanup(cfg.CONF.clear_override, 'helper_command',
                         group='nova_docker_privileged')
         self.addCleanup(privsep.net_admin.stop)
 
 
-class InProcessPrivsep(fixtures.Fixture):
-    """Privileged functions run in the (root) test process itself, as
-    Nova's PrivsepFixture does for Nova's own context: Nova's test base
-    forbids starting a helper."""
+# Nova's test base replaces this class to forbid privsep helpers; the API
+# tests keep the real one (captured at import, before any test runs).
+_REAL_CHANNEL = daemon.RootwrapClientChannel
+
+
+def _helper_command():
+    return os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
+
+
+class PrivsepHelpers(fixtures.Fixture):
+    """Real privsep-helper daemons from this venv (no sudo) for the given
+    contexts, started once per test process. They cannot run in the test
+    process itself: under eventlet, pyroute2's netlink sockets fail."""
 
     def __init__(self, *contexts):
-        self.contexts = contexts or (privsep.net_admin,)
+        self.contexts = contexts
 
     def _setUp(self):
         for context in self.contexts:
-            self.useFixture(fixtures.MockPatchObject(
-                context, 'client_mode', False))
+            # A default, not an override: Nova's config fixture resets
+            # overrides between tests, while the daemon outlives them.
+            cfg.CONF.set_default('helper_command', _helper_command(),
+                                 group=context.cfg_section)
+            with context.start_lock:
+                if context.channel is None:
+                    context.channel = _REAL_CHANNEL(context=context)
 
 
 class Namespace(fixtures.Fixture):
@@ -91,10 +104,26 @@ def ping(pid, address, count=2):
     return nsexec(pid, 'ping', *flag, '-c', str(count), '-W', '2', address)
 
 
+class ForwardWithin(fixtures.Fixture):
+    """A firewall exception for bridged traffic within one Linux bridge
+    only: with br_netfilter loaded, the engine's FORWARD policy (DROP)
+    applies to bridged IPv4 too. Removed at cleanup."""
+
+    def __init__(self, bridge):
+        self.bridge = bridge
+
+    def _setUp(self):
+        rule = ['DOCKER-USER', '-i', self.bridge, '-o', self.bridge,
+                '-j', 'ACCEPT']
+        if subprocess.run(['iptables', '-I'] + rule,
+                          capture_output=True).returncode == 0:
+            self.addCleanup(subprocess.run, ['iptables', '-D'] + rule,
+                            capture_output=True)
+
+
 class LinuxBridge(fixtures.Fixture):
     """A Linux bridge of our own, without addresses (nothing routes off
-    the machine), and a firewall exception for traffic within it only:
-    the engine's FORWARD policy drops bridged IPv4 (br_netfilter)."""
+    the machine)."""
 
     def __init__(self, name=None):
         self.name = name or unique_name('ndbr')
@@ -105,12 +134,39 @@ class LinuxBridge(fixtures.Fixture):
             ipr.link('set', index=ipr.link_lookup(ifname=self.name)[0],
                      state='up')
         self.addCleanup(delete_link, self.name)
-        rule = ['DOCKER-USER', '-i', self.name, '-o', self.name,
-                '-j', 'ACCEPT']
-        if subprocess.run(['iptables', '-I'] + rule,
-                          capture_output=True).returncode == 0:
-            self.addCleanup(subprocess.run, ['iptables', '-D'] + rule,
-                            capture_output=True)
+        self.useFixture(ForwardWithin(self.name))
+
+
+OVSDB_SOCKET = '/var/run/openvswitch/db.sock'
+
+
+def ovs_vsctl(*args):
+    return subprocess.run(['ovs-vsctl', '--timeout=10'] + list(args),
+                          capture_output=True, text=True)
+
+
+class OvsBridge(fixtures.Fixture):
+    """The name of an Open vSwitch bridge of our own. The driver (os-vif)
+    creates it with the netdev datapath (this kernel has no OVS module);
+    it has no uplink and is deleted at cleanup."""
+
+    def __init__(self):
+        # Nova cuts bridge names to 14 characters.
+        self.name = unique_name('ndovs')[:14]
+
+    def _setUp(self):
+        if ovs_vsctl('show').returncode != 0:
+            raise RuntimeError('these tests need Open vSwitch running; '
+                               'tools/run-tests.sh starts it')
+        self.addCleanup(ovs_vsctl, '--if-exists', 'del-br', self.name)
+
+    def ports(self):
+        if ovs_vsctl('br-exists', self.name).returncode != 0:
+            return []
+        result = ovs_vsctl('list-ports', self.name)
+        if result.returncode:
+            raise RuntimeError(result.stderr)
+        return result.stdout.split()
 
 
 def delete_link(name):

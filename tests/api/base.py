@@ -7,15 +7,25 @@ import sys
 
 from nova import context as nova_context
 from nova.tests.functional import integrated_helpers
+from oslo_config import cfg
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import naming
 from nova_docker import privsep
 from tests import netsupport
 from tests import support
+from vif_plug_ovs import ovs as vif_plug_ovs_ovs
 from vif_plug_ovs import privsep as vif_plug_ovs_privsep
 
 API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
+
+# os-vif's OVS plugin reads its ovsdb connection once, when os-vif loads it
+# (the first driver of this process): point it at the local ovsdb-server
+# before any test runs.
+cfg.CONF.register_opts(vif_plug_ovs_ovs.OvsPlugin.CONFIG_OPTS,
+                       group='os_vif_ovs')
+cfg.CONF.set_default('ovsdb_connection', 'unix:' + netsupport.OVSDB_SOCKET,
+                     group='os_vif_ovs')
 
 
 class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
@@ -31,9 +41,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)
-        # Nova's test base forbids privsep helpers: the privileged network
-        # functions run in this (root) test process instead.
-        self.useFixture(netsupport.InProcessPrivsep(
+        # The driver's and os-vif's privileged functions, in helpers.
+        self.useFixture(netsupport.PrivsepHelpers(
             privsep.net_admin, vif_plug_ovs_privsep.vif_plug))
 
     def _setup_services(self):
