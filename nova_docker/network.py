@@ -85,34 +85,40 @@ def plug(instance, network_info, pid):
 def ensure(instance, network_info, pid):
     """Make every port present in pid's namespace and wired on the host.
 
-    Used after the namespace may have been recreated (host reboot, engine
-    restart) and after a nova-compute restart. A veth end dies with its
-    namespace, so a port whose host end still exists is still in place
-    (its host side is plugged again: os-vif's plug is idempotent); the
-    others are plugged anew under the first free container names.
+    Used when the namespace may have been recreated (host reboot, engine
+    restart) and after a nova-compute restart. A port counts as present
+    when a device with its MAC is in the namespace (hot-plugged NICs keep
+    the name they got); its host side is plugged again, which os-vif does
+    idempotently. Missing ports are plugged anew; a stale host end of a
+    namespace being torn down is replaced.
     """
     if not network_info:
         return
     check_supported(instance, network_info)
     plan = netplan.plan(network_info)
-    present = set(privsep.netns_links(pid))
+    links = privsep.netns_links(pid)
+    names = {name for name, _ in links}
+    macs = {mac for _, mac in links}
     for vif, iface in zip(network_info, plan.interfaces):
-        if privsep.link_exists(iface.host_dev):
+        if iface.mac in macs:
             _plug_host(instance, vif, iface)
             continue
-        if iface.name in present:
-            iface = iface._replace(name=free_name(present))
+        if iface.name in names:
+            iface = iface._replace(name=free_name(names))
         LOG.info('Plugging port %s again as %s', iface.port_id, iface.name,
                  instance=instance)
+        # Drop what is left of the old wiring first: a userspace (netdev)
+        # switch keeps a port's old device open until the port is removed.
+        unplug_one(instance, vif, iface)
         plug_one(instance, vif, iface, pid)
-        present.add(iface.name)
+        names.add(iface.name)
 
 
 def attach(instance, vif, pid):
     """Hot-plug one port into a running namespace under the first free
     name. It never takes the default route from the NICs already there."""
     check_supported(instance, [vif])
-    present = set(privsep.netns_links(pid))
+    present = {name for name, _ in privsep.netns_links(pid)}
     index = int(free_name(present)[len(netplan.CONTAINER_PREFIX):])
     iface = netplan.interface(vif, index, default_routes={4, 6})
     plug_one(instance, vif, iface, pid)

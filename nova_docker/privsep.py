@@ -125,10 +125,11 @@ def configure_in_netns(pid, dev, name, mac, mtu, addresses, routes):
 
 @net_admin.entrypoint
 def netns_links(pid):
-    """Names of the devices in pid's network namespace."""
+    """[name, MAC] of each device in pid's network namespace."""
     _check_not_host(pid)
     with NetNS(_netns_path(pid)) as ns:
-        return [link.get('ifname') for link in ns.get_links()]
+        return [[link.get('ifname'), link.get('address')]
+                for link in ns.get_links()]
 
 
 @net_admin.entrypoint

@@ -177,6 +177,47 @@ class NetworkTest(NetworkTestBase):
         self._delete_server(b)
         self.assert_no_host_devices(port_a, port_b, port_c)
 
+    def test_namespace_lost_with_the_host_is_rebuilt_on_start(self):
+        port_a, a4, _ = self.make_port()
+        port_b, b4, _ = self.make_port()
+        a = self.boot_with_ports(port_a)
+        b = self.boot_with_ports(port_b)
+        a = self._stop_server(a)
+        # As after a host reboot: the infra process and its namespace (with
+        # the veth pair) are gone.
+        self.docker.api.kill(naming.infra_name(a['id']))
+
+        a = self._start_server(a)
+        self.assert_pings(a, b4)
+        self.assert_pings(b, a4)
+        self._delete_server(a)
+        self._delete_server(b)
+        self.assert_no_host_devices(port_a, port_b)
+
+    def test_compute_restart_plugs_the_switch_side_again(self):
+        port_a, a4, _ = self.make_port()
+        port_b, b4, _ = self.make_port()
+        a = self.boot_with_ports(port_a)
+        b = self.boot_with_ports(port_b)
+        # The switch lost the port (e.g. its database was rebuilt).
+        netsupport.ovs_vsctl('del-port', self.ovs.name,
+                             netplan.host_dev(port_a))
+        self.restart_compute_service(self.compute)
+        self.assertIn(netplan.host_dev(port_a), self.ovs.ports())
+        self.assert_pings(a, b4)
+        self._delete_server(a)
+        self._delete_server(b)
+        self.assert_no_host_devices(port_a, port_b)
+
+    def test_unsupported_vif_type_fails_the_build_clearly(self):
+        port_id, _, _ = self.make_port()
+        self.neutron._ports[port_id]['binding:vif_type'] = 'tap'
+        server = self.boot_with_ports(port_id, expected_state='ERROR')
+        self.assertIn('has VIF type "tap", which nova-docker cannot plug',
+                      server['fault']['message'])
+        self.assert_no_container(server)
+        self.assert_no_host_devices(port_id)
+
     def test_server_without_ports_is_isolated(self):
         server = self.boot(self.image_id, self.flavor_id)  # networks=none
         code, links = self.run_in(server, 'ip', '-o', 'link')
