@@ -96,7 +96,11 @@ def register_opts(conf=CONF):
 
 
 def list_opts():
-    return [(docker_group, ALL_OPTS)]
+    # The privsep context's own section ([nova_docker_privileged]:
+    # helper_command, capabilities, ...), registered by oslo.privsep.
+    from oslo_privsep import priv_context
+    return [(docker_group, ALL_OPTS),
+            ('nova_docker_privileged', priv_context.OPTS)]
 
 
 register_opts()
