@@ -99,7 +99,9 @@ class EngineCleanup(fixtures.Fixture):
             container.remove(force=True, v=True)
         for ref in set(self.image_refs()):
             try:
-                self.client.images.remove(ref)
+                # force: untag even when a container of a test running in
+                # parallel uses the same image (the engine then keeps it).
+                self.client.images.remove(ref, force=True)
             except docker_errors.ImageNotFound:
                 pass  # removed with an earlier tag of the same image
 
