@@ -78,7 +78,23 @@ image_opts = [
                     'system temporary directory.'),
 ]
 
-ALL_OPTS = engine_opts + container_opts + image_opts
+network_opts = [
+    cfg.StrOpt('infra_binary',
+               default='/usr/bin/catatonit',
+               help='Static pause binary (Debian: package catatonit) from '
+                    'which init_host builds the infra image when the engine '
+                    'lacks it. Each instance gets an infra container running '
+                    'it as "/pause -P"; it owns the instance\'s network '
+                    'namespace, so NICs exist before the workload starts and '
+                    'survive its restarts. The image is made on this host, '
+                    'never pulled.'),
+    cfg.StrOpt('infra_image',
+               help='Use this image, already in the engine, for infra '
+                    'containers instead of building one from infra_binary. '
+                    'Its entrypoint must wait for SIGTERM without exiting.'),
+]
+
+ALL_OPTS = engine_opts + container_opts + image_opts + network_opts
 
 
 def register_opts(conf=CONF):
@@ -87,7 +103,11 @@ def register_opts(conf=CONF):
 
 
 def list_opts():
-    return [(docker_group, ALL_OPTS)]
+    # The privsep context's own section ([nova_docker_privileged]:
+    # helper_command, capabilities, ...), registered by oslo.privsep.
+    from oslo_privsep import priv_context
+    return [(docker_group, ALL_OPTS),
+            ('nova_docker_privileged', priv_context.OPTS)]
 
 
 register_opts()

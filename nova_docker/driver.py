@@ -6,6 +6,8 @@ Each Nova call is a short orchestration of the rooms beside this one:
 (resources for Nova and Placement).
 """
 
+import contextlib
+import functools
 import time
 
 from nova.compute import power_state
@@ -26,6 +28,8 @@ from nova_docker import engine as engine_mod
 from nova_docker import exception
 from nova_docker import host as host_mod
 from nova_docker import images
+from nova_docker import network
+from nova_docker import pod
 from nova_docker import power
 from nova_docker import spec
 
@@ -47,6 +51,8 @@ class DockerDriver(driver.ComputeDriver):
         has_imagecache=True,
         # Rebuilt from the Glance image on another host's engine.
         supports_evacuate=True,
+        # Ports are hot-plugged into the running infra container.
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -60,6 +66,7 @@ class DockerDriver(driver.ComputeDriver):
             CONF.docker.allowed_registries)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
+        self._pods = pod.Pods(self._engine, self._host)
 
     # -- host -------------------------------------------------------------
 
@@ -68,6 +75,7 @@ class DockerDriver(driver.ComputeDriver):
         self._engine.connect()
         info = self._engine.info()
         self._facts = host_mod.facts(info)
+        self._pods.init_host(host, CONF.docker)
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -163,14 +171,18 @@ class DockerDriver(driver.ComputeDriver):
                 image_meta.properties.get('os_command_line'), self._facts,
                 CONF.docker)
             self._report_unenforced(instance, container.unenforced)
+            # NICs first, in a namespace the workload then joins.
+            infra = self._pods.create(
+                instance, network_info or [], CONF.docker,
+                functools.partial(self._vif_events, instance, power_on))
             self._engine.create(instance.uuid, image.ref,
-                                container.create_args)
+                                spec.joined(container.create_args, infra))
             if power_on:
                 self._engine.start(instance.uuid)
                 self._check_settled(instance)
         except Exception:
             with excutils.save_and_reraise_exception():
-                self._undo_spawn(instance, image)
+                self._undo_spawn(instance, image, network_info)
         LOG.info('Container created%s', ' and started' if power_on else '',
                  instance=instance)
 
@@ -186,12 +198,13 @@ class DockerDriver(driver.ComputeDriver):
             instance_uuid=instance.uuid, exit_code=state.get('ExitCode'),
             output=output.decode('utf-8', 'replace').strip() or '(none)')
 
-    def _undo_spawn(self, instance, image):
+    def _undo_spawn(self, instance, image, network_info):
         """Leave nothing behind from a failed spawn; never mask its error."""
         try:
             self._engine.remove(instance.uuid)
+            self._pods.remove(instance, network_info or [])
         except Exception:
-            LOG.exception('Removing the container of a failed spawn failed',
+            LOG.exception('Removing the containers of a failed spawn failed',
                           instance=instance)
         try:
             self._images.forget(image)
@@ -215,9 +228,11 @@ class DockerDriver(driver.ComputeDriver):
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
-        # The container is the instance's only resource until networking
-        # is plugged; removing it (destroy) is all there is to clean.
-        pass
+        # destroy removed the workload; its namespace goes with the infra.
+        if destroy_vifs:
+            self._pods.remove(instance, network_info)
+        else:
+            self._engine.remove_infra(instance.uuid)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
@@ -229,6 +244,7 @@ class DockerDriver(driver.ComputeDriver):
         if self._state(instance) == power_state.PAUSED:
             self._engine.unpause(instance.uuid)
         self._engine.kill(instance.uuid)
+        self._pods.ensure(instance, network_info)
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
@@ -239,6 +255,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
+        self._pods.ensure(instance, network_info)
         self._engine.start(instance.uuid)
 
     def pause(self, instance):
@@ -250,6 +267,7 @@ class DockerDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         if self._state(instance) != power_state.RUNNING:
+            self._pods.ensure(instance, network_info)
             self._engine.start(instance.uuid)
 
     def snapshot(self, context, instance, image_id, update_task_state):
@@ -276,3 +294,47 @@ class DockerDriver(driver.ComputeDriver):
 
     def _state(self, instance):
         return self.get_info(instance, use_cache=False).state
+
+    # -- networking -------------------------------------------------------
+
+    def plug_vifs(self, instance, network_info):
+        # nova-compute calls this from init_host for each instance: after a
+        # restart of the service or of the host, NICs are put back.
+        self._pods.ensure(instance, network_info)
+
+    def unplug_vifs(self, instance, network_info):
+        network.unplug(instance, network_info)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        self._pods.attach(instance, vif)
+
+    def detach_interface(self, context, instance, vif):
+        self._pods.detach(instance, vif)
+
+    @contextlib.contextmanager
+    def _vif_events(self, instance, power_on, events):
+        """Wait for Neutron's network-vif-plugged while plugging, with
+        Nova's vif_plugging_timeout and vif_plugging_is_fatal (as the
+        libvirt driver does: only when the instance is to run)."""
+        timeout = CONF.vif_plugging_timeout
+        if not (events and power_on and timeout):
+            yield
+            return
+        try:
+            with self.virtapi.wait_for_instance_event(
+                    instance, events, timeout=timeout,
+                    error_callback=self._vif_event_failed):
+                yield
+        except nova_exception.InstanceEventTimeout:
+            LOG.warning('Timeout waiting for %s for instance with vm_state '
+                        '%s and task_state %s.', events, instance.vm_state,
+                        instance.task_state, instance=instance)
+            if CONF.vif_plugging_is_fatal:
+                raise nova_exception.VirtualInterfaceCreateException()
+
+    @staticmethod
+    def _vif_event_failed(event_name, instance):
+        LOG.error('Neutron reported failure on event %s', event_name,
+                  instance=instance)
+        if CONF.vif_plugging_is_fatal:
+            raise nova_exception.VirtualInterfaceCreateException()

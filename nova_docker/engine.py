@@ -194,6 +194,56 @@ class Engine(object):
                 stderr=True)
         return output[-max_bytes:]
 
+    # -- infra containers (owners of instance network namespaces) -------
+
+    def create_infra(self, instance_uuid, image_ref, create_args):
+        """Create and start the instance's infra container; returns its
+        network namespace's pid (the container's init)."""
+        name = naming.infra_name(instance_uuid)
+        with self._translated('create the infra container',
+                              _image_missing(image_ref)):
+            self.client.containers.create(image_ref, name=name,
+                                          **create_args)
+        return self.start_infra(instance_uuid)
+
+    def start_infra(self, instance_uuid):
+        """Start the infra container if it is not running; returns its pid.
+        A fresh start means a fresh, empty network namespace."""
+        name = naming.infra_name(instance_uuid)
+        with self._translated('start the infra container',
+                              self._missing(instance_uuid)):
+            self.client.api.start(name)
+            state = self.client.api.inspect_container(name)['State']
+        if not state.get('Running') or not state.get('Pid'):
+            raise exception.EngineError(
+                action='start the infra container %s' % name,
+                reason='it is %s' % state.get('Status'))
+        return state['Pid']
+
+    def infra_pid(self, instance_uuid):
+        """Pid of the running infra container, or None if it is stopped or
+        missing."""
+        try:
+            with self._translated('inspect the infra container',
+                                  self._missing(instance_uuid)):
+                state = self.client.api.inspect_container(
+                    naming.infra_name(instance_uuid))['State']
+        except nova_exception.InstanceNotFound:
+            return None
+        return state['Pid'] if state.get('Running') else None
+
+    def remove_infra(self, instance_uuid):
+        """Remove the infra container (its namespace goes with it); a
+        missing one is fine."""
+        try:
+            with self._translated('remove the infra container',
+                                  self._missing(instance_uuid)):
+                self.client.api.remove_container(
+                    naming.infra_name(instance_uuid), force=True)
+        except nova_exception.InstanceNotFound:
+            LOG.debug('Infra container of %s was already gone',
+                      instance_uuid)
+
     # -- listings ---------------------------------------------------------
 
     def list_host(self, host):

@@ -37,3 +37,20 @@ class WorkloadExited(exception.BuildAbortException):
     msg_fmt = ('Build of instance %(instance_uuid)s aborted: the workload '
                'exited at once with code %(exit_code)s (check its command); '
                'output: %(output)s')
+
+
+class UnsupportedVIFType(exception.BuildAbortException):
+    msg_fmt = ('Build of instance %(instance_uuid)s aborted: port '
+               '%(port_id)s has VIF type "%(vif_type)s", which nova-docker '
+               'cannot plug into a container. Supported VIF types: '
+               '%(supported)s.')
+
+
+class NetworkPlugFailed(exception.VirtualInterfacePlugException):
+    msg_fmt = ('Plugging port %(port_id)s into instance %(instance_uuid)s '
+               'failed: %(reason)s')
+
+
+class NetworkUnplugFailed(exception.VirtualInterfaceUnplugException):
+    msg_fmt = ('Unplugging ports %(port_ids)s of instance %(instance_uuid)s '
+               'failed: %(reason)s')

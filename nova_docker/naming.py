@@ -9,6 +9,9 @@ INSTANCE_UUID = LABEL_PREFIX + 'instance-uuid'
 INSTANCE_NAME = LABEL_PREFIX + 'instance-name'
 COMPUTE_HOST = LABEL_PREFIX + 'compute-host'
 IMAGE_ID = LABEL_PREFIX + 'image-id'
+# On an instance's infra container, which carries no INSTANCE_UUID so that
+# listings of instances never count it.
+INFRA_FOR = LABEL_PREFIX + 'infra-for'
 
 IMAGE_REPOSITORY = 'nova-glance/'
 SNAPSHOT_REPOSITORY = 'nova-snapshot/'
@@ -16,6 +19,11 @@ SNAPSHOT_REPOSITORY = 'nova-snapshot/'
 
 def container_name(instance_uuid):
     return 'nova-' + instance_uuid
+
+
+def infra_name(instance_uuid):
+    """The container that owns the instance's network namespace."""
+    return 'nova-%s-infra' % instance_uuid
 
 
 def image_reference(image_id, checksum=None):
@@ -35,3 +43,12 @@ def glance_id_of(ref):
     if not ref.startswith(IMAGE_REPOSITORY):
         return None
     return ref[len(IMAGE_REPOSITORY):].split(':', 1)[0]
+
+
+# The infra image: one per pause binary content, so that an updated binary
+# never hides behind an old image.
+INFRA_REPOSITORY = 'nova-docker/infra'
+
+
+def infra_image_reference(binary_digest):
+    return '%s:%s' % (INFRA_REPOSITORY, binary_digest[:16])

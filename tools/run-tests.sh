@@ -4,7 +4,8 @@
 # answers (and stops it again at the end), builds the test images locally,
 # makes a venv and runs every suite:
 #   unit        pure translators and error branches
-#   functional  the driver against the real engine
+#   functional  the driver against the real engine; privileged network
+#               functions (privsep + pyroute2) on namespaces it makes
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
@@ -32,6 +33,14 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
+# Networking: the infra (pause) image is built from catatonit; Open vSwitch
+# (netdev datapath: no kernel module needed) is the switch the tests plug
+# ports into; iproute2/iptables/nsenter serve the tests' own checks only.
+[ -x /usr/bin/catatonit ] || need_pkgs+=(catatonit)
+command -v ovs-vswitchd >/dev/null || need_pkgs+=(openvswitch-switch)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v iptables >/dev/null || need_pkgs+=(iptables)
+command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
@@ -50,9 +59,17 @@ stop_engine() {
     for _ in $(seq 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
   fi
 }
+OVS_STARTED=
+stop_ovs() {
+  if [ -n "$OVS_STARTED" ]; then
+    echo "stopping the Open vSwitch this run started"
+    /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null 2>&1 || true
+  fi
+}
 stop_services() {
   tools/test-registry.sh stop "$LOGS/registry" || true
   tools/second-engine.sh stop "$LOGS/engine2" || true
+  stop_ovs
   stop_engine
 }
 trap stop_services EXIT
@@ -72,6 +89,18 @@ else
     tail -n 20 "$LOGS/dockerd.log" >&2
     die "the Docker engine did not start; the tests need a real engine"
   }
+fi
+
+# -- Open vSwitch ------------------------------------------------------------
+# Started by hand (no systemd here); bridges the tests make use the netdev
+# datapath, so the kernel needs no openvswitch module.
+if ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+  step "using the running Open vSwitch"
+else
+  step "starting Open vSwitch (ovs-ctl)"
+  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random \
+    >"$LOGS/ovs-ctl.log" 2>&1 || { tail -n 20 "$LOGS/ovs-ctl.log" >&2; die "Open vSwitch did not start"; }
+  OVS_STARTED=1
 fi
 
 # -- test images -------------------------------------------------------------

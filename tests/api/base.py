@@ -7,12 +7,25 @@ import sys
 
 from nova import context as nova_context
 from nova.tests.functional import integrated_helpers
+from oslo_config import cfg
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import naming
+from nova_docker import privsep
+from tests import netsupport
 from tests import support
+from vif_plug_ovs import ovs as vif_plug_ovs_ovs
+from vif_plug_ovs import privsep as vif_plug_ovs_privsep
 
 API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
+
+# os-vif's OVS plugin reads its ovsdb connection once, when os-vif loads it
+# (the first driver of this process): point it at the local ovsdb-server
+# before any test runs.
+cfg.CONF.register_opts(vif_plug_ovs_ovs.OvsPlugin.CONFIG_OPTS,
+                       group='os_vif_ovs')
+cfg.CONF.set_default('ovsdb_connection', 'unix:' + netsupport.OVSDB_SOCKET,
+                     group='os_vif_ovs')
 
 
 class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
@@ -29,6 +42,9 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         super().setUp()
         self.useFixture(self.engine_cleanup)
         self._keep_uploaded_image_data()
+        # The driver's and os-vif's privileged functions, in helpers.
+        self.useFixture(netsupport.PrivsepHelpers(
+            privsep.net_admin, vif_plug_ovs_privsep.vif_plug))
 
     def _keep_uploaded_image_data(self):
         """Nova's GlanceFixture drops data given to update(); a snapshot
@@ -108,9 +124,10 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         return self.container(server)['State']['Status']
 
     def assert_no_container(self, server):
-        self.assertEqual([], self.docker.containers.list(
-            all=True, filters={'label': '%s=%s' % (naming.INSTANCE_UUID,
-                                                   server['id'])}))
+        """Neither the workload nor its infra container is left."""
+        for label in (naming.INSTANCE_UUID, naming.INFRA_FOR):
+            self.assertEqual([], self.docker.containers.list(
+                all=True, filters={'label': '%s=%s' % (label, server['id'])}))
 
     def assert_no_image_tag(self, image_id):
         self.assertEqual([], self.docker.images.list(

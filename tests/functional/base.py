@@ -237,6 +237,9 @@ class DriverTestCase(testtools.TestCase):
 
     def assert_nothing_left(self, instance, image_id):
         self.assertEqual([], self.containers_of(instance))
+        self.assertEqual([], self.docker.containers.list(
+            all=True, filters={'label': '%s=%s' % (naming.INFRA_FOR,
+                                                   instance.uuid)}))
         self.assertEqual([], self.image_tags(image_id))
         self.assertEqual([], os.listdir(self.staging_dir))
 

@@ -1,0 +1,95 @@
+"""An instance's network namespace, owned by an infra container.
+
+Design (as Kubernetes pods): each instance is two containers. The infra
+container (``nova-<uuid>-infra``) runs a pause process in a namespace the
+engine gives no network (``network_mode=none``: loopback only, never
+docker0); the driver plugs Neutron's ports into that namespace. The
+workload (``nova-<uuid>``) is created afterwards with
+``network_mode=container:<infra>``, so:
+
+- it never starts before its NICs exist: spawn plugs, then starts it;
+- its NICs survive its stop/start and soft/hard reboot, which only touch
+  the workload: the namespace lives as long as the infra process;
+- hostname, DNS servers and /etc/hosts are set once on the infra
+  container, whose files the workload shares.
+
+When the infra process itself went away (host reboot, engine restart),
+``ensure`` starts it again and plugs every port into its new namespace
+before the workload starts.
+"""
+
+from oslo_log import log as logging
+from oslo_utils import excutils
+
+from nova_docker import infra
+from nova_docker import naming
+from nova_docker import netplan
+from nova_docker import network
+from nova_docker import spec
+
+LOG = logging.getLogger(__name__)
+
+
+class Pods(object):
+
+    def __init__(self, engine, host):
+        self._engine = engine
+        self._host = host
+        self._image = None
+        network.initialize()
+
+    def init_host(self, host, docker_conf):
+        self._host = host
+        self._image = infra.ensure_image(self._engine, docker_conf)
+        LOG.info('Infra image for network namespaces: %s', self._image)
+
+    def create(self, instance, network_info, docker_conf, wait_for_events):
+        """Create the infra container and plug every port into it; returns
+        the infra container's name for the workload to join.
+
+        ``wait_for_events`` is a context manager factory taking the events
+        to wait for; it wraps the host-side plugging. Anything created is
+        removed again if a step fails.
+        """
+        network.check_supported(instance, network_info)
+        plan = netplan.plan(network_info)
+        args = spec.infra(instance, self._host, plan.dns,
+                          [a for i in plan.interfaces
+                           for a, _ in i.addresses],
+                          docker_conf.log_max_size)
+        try:
+            if self._image is None:
+                self._image = infra.ensure_image(self._engine, docker_conf)
+            pid = self._engine.create_infra(instance.uuid, self._image, args)
+            with wait_for_events(network.events_to_wait_for(network_info)):
+                network.plug(instance, network_info, pid)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._engine.remove_infra(instance.uuid)
+        return naming.infra_name(instance.uuid)
+
+    def ensure(self, instance, network_info):
+        """Infra running and every port plugged, before the workload
+        (re)starts."""
+        pid = self._engine.infra_pid(instance.uuid)
+        if pid is None:
+            LOG.info('Starting the infra container again', instance=instance)
+            pid = self._engine.start_infra(instance.uuid)
+        network.ensure(instance, network_info or [], pid)
+
+    def remove(self, instance, network_info):
+        """Unplug every port and remove the infra container; idempotent."""
+        try:
+            network.unplug(instance, network_info or [])
+        finally:
+            self._engine.remove_infra(instance.uuid)
+
+    def attach(self, instance, vif):
+        pid = self._engine.infra_pid(instance.uuid)
+        if pid is None:
+            pid = self._engine.start_infra(instance.uuid)
+        return network.attach(instance, vif, pid)
+
+    def detach(self, instance, vif):
+        iface = netplan.interface(vif, 0)
+        network.unplug_one(instance, vif, iface)

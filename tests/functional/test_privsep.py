@@ -1,0 +1,106 @@
+"""The privileged network functions through a real privsep helper, on
+namespaces and a Linux bridge the tests create and remove."""
+
+import os
+
+import testtools
+
+from nova_docker import privsep
+from tests import netsupport
+
+
+class PrivsepNetTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(netsupport.PrivsepDaemon())
+        self.bridge = self.useFixture(netsupport.LinuxBridge()).name
+
+    def plug(self, ns, addresses, routes=(), mtu=1400):
+        host = netsupport.unique_name('tap')
+        peer = netsupport.unique_name('nsd')
+        privsep.add_veth(host, peer, mtu)
+        self.addCleanup(privsep.delete_link, host)
+        privsep.set_master(host, self.bridge)
+        privsep.move_into_netns(peer, ns.pid)
+        privsep.configure_in_netns(
+            ns.pid, peer, 'eth0', 'fa:16:3e:00:00:%02x' % len(addresses),
+            mtu, [list(a) for a in addresses], [list(r) for r in routes])
+        return host
+
+    def test_two_namespaces_on_a_bridge_ping_v4_and_v6(self):
+        a = self.useFixture(netsupport.Namespace())
+        b = self.useFixture(netsupport.Namespace())
+        self.plug(a, [('10.77.0.1', 24), ('fd77::1', 64)],
+                  [('0.0.0.0/0', '10.77.0.254')])
+        host_b = self.plug(b, [('10.77.0.2', 24), ('fd77::2', 64),
+                               ('fd77::22', 64)])
+
+        for address in ('10.77.0.2', 'fd77::2', 'fd77::22'):
+            result = netsupport.ping(a.pid, address)
+            self.assertEqual(0, result.returncode, result.stdout +
+                             result.stderr)
+        self.assertEqual(0, netsupport.ping(b.pid, '10.77.0.1').returncode)
+
+        link = a.run('ip', '-o', 'link', 'show', 'eth0').stdout
+        self.assertIn('mtu 1400', link)
+        self.assertIn('fa:16:3e:00:00:02', link)
+        self.assertIn('UP', a.run('ip', '-o', 'link', 'show', 'lo').stdout)
+        self.assertIn('default via 10.77.0.254',
+                      a.run('ip', 'route').stdout)
+        # The namespace sees only its own devices, never the host's.
+        self.assertEqual(['lo', 'eth0'], netsupport.netns_links(a.pid))
+        self.assertEqual(
+            [['lo', '00:00:00:00:00:00'], ['eth0', 'fa:16:3e:00:00:02']],
+            [list(link) for link in privsep.netns_links(a.pid)])
+
+        # Deleting inside the namespace takes the host end with it.
+        self.assertTrue(privsep.delete_in_netns(b.pid, 'eth0'))
+        self.assertFalse(privsep.link_exists(host_b))
+        self.assertFalse(privsep.delete_in_netns(b.pid, 'eth0'))
+
+    def test_configure_twice_is_harmless(self):
+        ns = self.useFixture(netsupport.Namespace())
+        host = netsupport.unique_name('tap')
+        peer = netsupport.unique_name('nsd')
+        privsep.add_veth(host, peer)
+        self.addCleanup(privsep.delete_link, host)
+        privsep.move_into_netns(peer, ns.pid)
+        for _ in range(2):
+            privsep.configure_in_netns(ns.pid, peer, 'eth0',
+                                       'fa:16:3e:00:00:01', None,
+                                       [['10.78.0.1', 24]], [])
+        self.assertIn('10.78.0.1/24', ns.run('ip', 'addr').stdout)
+
+    def test_delete_link_is_idempotent_and_namespace_removal_frees(self):
+        ns = self.useFixture(netsupport.Namespace())
+        host = netsupport.unique_name('tap')
+        peer = netsupport.unique_name('nsd')
+        self.addCleanup(privsep.delete_link, host)
+        privsep.add_veth(host, peer)
+        privsep.move_into_netns(peer, ns.pid)
+        self.assertTrue(privsep.delete_link(host))
+        self.assertFalse(privsep.delete_link(host))
+        self.assertNotIn(host, netsupport.host_links())
+        self.assertEqual(['lo'], netsupport.netns_links(ns.pid))
+
+    def test_add_veth_replaces_a_stale_pair(self):
+        host = netsupport.unique_name('tap')
+        peer = netsupport.unique_name('nsd')
+        self.addCleanup(privsep.delete_link, host)
+        privsep.add_veth(host, peer)
+        privsep.add_veth(host, peer)
+        self.assertTrue(privsep.link_exists(peer))
+
+    def test_host_namespace_is_refused(self):
+        host = netsupport.unique_name('tap')
+        peer = netsupport.unique_name('nsd')
+        self.addCleanup(privsep.delete_link, host)
+        privsep.add_veth(host, peer)
+        # This test process lives in the host's namespace.
+        me = os.getpid()
+        self.assertRaises(privsep.HostNamespace,
+                          privsep.move_into_netns, peer, me)
+        self.assertRaises(privsep.HostNamespace,
+                          privsep.configure_in_netns, me, peer, 'eth0',
+                          'fa:16:3e:00:00:01', None, [], [])
