@@ -98,12 +98,15 @@ class Bench(base.DockerAPITestCase):
         started = time.perf_counter()
         self.api.post_server({'server': server})
         while True:
-            servers = self.api.get_servers()
+            servers = self.api.get_servers(detail=True)
             states = [s['status'] for s in servers]
             if len(servers) == n and all(s in ('ACTIVE', 'ERROR')
                                          for s in states):
                 break
             time.sleep(0.2)
+        faults = {s['fault']['message'] for s in servers if 'fault' in s}
+        if faults:
+            print('faults: %s' % '; '.join(sorted(faults)))
         print('%d parallel boots of one uncached image: all ACTIVE in %.2f s '
               '(%d ACTIVE), %d Glance download(s), %d engine load(s)' % (
                   n, time.perf_counter() - started, states.count('ACTIVE'),

@@ -14,7 +14,7 @@ trap 'rm -rf "$rootfs"' EXIT
 mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
 cp "$busybox" "$rootfs/bin/busybox"
 for applet in sh ash cat echo env hostname id ip ls mkdir ping ps rm \
-              sleep tail true false uname wc grep top kill; do
+              sleep tail true false uname wc grep top kill dd; do
   ln -s busybox "$rootfs/bin/$applet"
 done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
