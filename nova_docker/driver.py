@@ -175,8 +175,16 @@ class DockerDriver(driver.ComputeDriver):
             infra = self._pods.create(
                 instance, network_info or [], CONF.docker,
                 functools.partial(self._vif_events, instance, power_on))
-            self._engine.create(instance.uuid, image.ref,
-                                spec.joined(container.create_args, infra))
+            create_args = container.create_args
+            if infra is not None:
+                create_args = spec.joined(create_args, infra)
+            try:
+                self._engine.create(instance.uuid, image.ref, create_args)
+            except exception.ImageNotLoaded:
+                # Image-cache ageing (of a host sharing this engine) took
+                # the tag since prepare: bring the image back once.
+                image = self._images.prepare(context, image_meta)
+                self._engine.create(instance.uuid, image.ref, create_args)
             if power_on:
                 self._engine.start(instance.uuid)
                 self._check_settled(instance)

@@ -54,3 +54,9 @@ class NetworkPlugFailed(exception.VirtualInterfacePlugException):
 class NetworkUnplugFailed(exception.VirtualInterfaceUnplugException):
     msg_fmt = ('Unplugging ports %(port_ids)s of instance %(instance_uuid)s '
                'failed: %(reason)s')
+
+
+class NoNetworkNamespace(exception.Invalid):
+    msg_fmt = ('Instance %(instance_uuid)s was booted without ports, so it '
+               'has no network namespace to plug into: boot it with a port '
+               'to hot-plug more.')

@@ -16,11 +16,18 @@ workload (``nova-<uuid>``) is created afterwards with
 When the infra process itself went away (host reboot, engine restart),
 ``ensure`` starts it again and plugs every port into its new namespace
 before the workload starts.
+
+A server booted without ports gets no infra container: its workload runs
+alone with ``network_mode=none``, so spawning it costs one container, not
+two. It cannot take hot-plugged ports (there is no namespace that would
+outlive a restart to plug them into); attaching one fails clearly.
 """
 
+from nova import exception as nova_exception
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import exception
 from nova_docker import infra
 from nova_docker import naming
 from nova_docker import netplan
@@ -45,12 +52,17 @@ class Pods(object):
 
     def create(self, instance, network_info, docker_conf, wait_for_events):
         """Create the infra container and plug every port into it; returns
-        the infra container's name for the workload to join.
+        the infra container's name for the workload to join, or None for a
+        server without ports: that one runs alone with no network (one
+        container, as fast to spawn as a bare docker run) and cannot take
+        hot-plugged ports.
 
         ``wait_for_events`` is a context manager factory taking the events
         to wait for; it wraps the host-side plugging. Anything created is
         removed again if a step fails.
         """
+        if not network_info:
+            return None
         network.check_supported(instance, network_info)
         plan = netplan.plan(network_info)
         args = spec.infra(instance, self._host, plan.dns,
@@ -73,8 +85,13 @@ class Pods(object):
         (re)starts."""
         pid = self._engine.infra_pid(instance.uuid)
         if pid is None:
-            LOG.info('Starting the infra container again', instance=instance)
-            pid = self._engine.start_infra(instance.uuid)
+            try:
+                pid = self._engine.start_infra(instance.uuid)
+            except nova_exception.InstanceNotFound:
+                if network_info:
+                    raise
+                return   # booted without ports: no infra to start
+            LOG.info('Started the infra container again', instance=instance)
         network.ensure(instance, network_info or [], pid)
 
     def remove(self, instance, network_info):
@@ -87,7 +104,11 @@ class Pods(object):
     def attach(self, instance, vif):
         pid = self._engine.infra_pid(instance.uuid)
         if pid is None:
-            pid = self._engine.start_infra(instance.uuid)
+            try:
+                pid = self._engine.start_infra(instance.uuid)
+            except nova_exception.InstanceNotFound:
+                raise exception.NoNetworkNamespace(
+                    instance_uuid=instance.uuid)
         return network.attach(instance, vif, pid)
 
     def detach(self, instance, vif):

@@ -252,8 +252,8 @@ class BadInputTest(base.DriverTestCase):
                               instance, image)
         self.assertIn(url, e.format_message())
         self.assertEqual([], self.containers_of(instance))
-        # The first instance's workload and infra containers only.
-        self.assertEqual(2, len(self.engine_cleanup.containers()))
+        # The first instance's container only.
+        self.assertEqual(1, len(self.engine_cleanup.containers()))
 
     def test_engine_unreachable_for_other_operations(self):
         instance = self.spawn()
