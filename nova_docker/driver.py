@@ -248,9 +248,8 @@ class DockerDriver(driver.ComputeDriver):
         if reboot_type == 'SOFT':
             self._engine.restart(instance.uuid, CONF.shutdown_timeout)
             return
-        # Hard: whatever state the container is in, it ends up running.
-        if self._state(instance) == power_state.PAUSED:
-            self._engine.unpause(instance.uuid)
+        # Hard: whatever state the container is in (the engine kills a
+        # paused one too), it ends up running.
         self._engine.kill(instance.uuid)
         self._pods.ensure(instance, network_info)
         self._engine.start(instance.uuid)
