@@ -2,6 +2,7 @@
 (built by tools/build-test-images.sh) and Nova objects."""
 
 import os
+import time
 import uuid
 
 import docker
@@ -78,7 +79,20 @@ class EngineCleanup(fixtures.Fixture):
         for container in self.containers():
             container.remove(force=True, v=True)
         for ref in self.image_refs():
-            self.client.images.remove(ref)
+            self._untag(ref)
+
+    def _untag(self, ref, attempts=40):
+        """Tests running in parallel load the same archive under their own
+        tags: while another test's container still uses the image whose
+        last tag this is, the engine refuses (409) for a moment."""
+        for attempt in range(attempts):
+            try:
+                self.client.images.remove(ref)
+                return
+            except docker_errors.APIError as e:
+                if e.status_code != 409 or attempt == attempts - 1:
+                    raise
+                time.sleep(0.5)
 
 
 def make_flavor(**kw):
