@@ -11,12 +11,11 @@ import json
 import os
 import tarfile
 
-ArchiveInfo = collections.namedtuple(
-    'ArchiveInfo', ['image_id', 'repo_tags', 'config'])
+ArchiveInfo = collections.namedtuple('ArchiveInfo', ['repo_tags', 'config'])
 ArchiveInfo.__doc__ = """One image of a docker save archive.
 
-image_id: 'sha256:...' the engine will give it; repo_tags: tags the load
-brings in; config: the image's Config (Cmd, Entrypoint, Env, ...).
+repo_tags: tags the load brings in; config: the image's Config (Cmd,
+Entrypoint, Env, ...).
 """
 
 
@@ -52,8 +51,7 @@ def inspect(path):
     except (tarfile.TarError, EOFError, OSError) as e:
         raise BadArchive('the data is not a tar archive made by docker '
                          'save (%s)' % e)
-    return ArchiveInfo(image_id=_image_id(config_name),
-                       repo_tags=list(entry.get('RepoTags') or []),
+    return ArchiveInfo(repo_tags=list(entry.get('RepoTags') or []),
                        config=config.get('config') or {})
 
 
@@ -92,11 +90,3 @@ def _json(tar, members, name):
     except ValueError as e:
         raise BadArchive('%s in the archive is not valid JSON (%s)' % (
             name, e))
-
-
-def _image_id(config_name):
-    """'<hex>.json' (classic) or 'blobs/sha256/<hex>' (OCI layout)."""
-    digest = os.path.basename(config_name)
-    if digest.endswith('.json'):
-        digest = digest[:-len('.json')]
-    return 'sha256:' + digest

@@ -64,6 +64,13 @@ container_opts = [
 ]
 
 image_opts = [
+    cfg.ListOpt('allowed_registries',
+                default=[],
+                help='Registries (host[:port]) this host may pull from when '
+                     'a Glance image names a registry image in its '
+                     'docker_image property instead of holding an archive. '
+                     'Empty (the default) refuses such images; "*" allows '
+                     'any registry.'),
     cfg.StrOpt('image_staging_dir',
                help='Directory that holds a Glance download while it is '
                     'checked and loaded into the engine (one file per '

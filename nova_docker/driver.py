@@ -11,9 +11,11 @@ import functools
 import time
 
 from nova.compute import power_state
+from nova.compute import task_states
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.image import glance
+from nova import objects
 from nova.virt import driver
 from nova.virt import hardware
 import nova.virt.node
@@ -37,7 +39,7 @@ LOG = logging.getLogger(__name__)
 # Nova's console API shows at most this much (as the libvirt driver does).
 MAX_CONSOLE_BYTES = 100 * units.Ki
 # Lines of a dead workload's output quoted in its build fault.
-FAULT_OUTPUT_BYTES = 400
+FAULT_OUTPUT_BYTES = 120
 
 
 class DockerDriver(driver.ComputeDriver):
@@ -46,6 +48,9 @@ class DockerDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         # Glance holds docker save archives as disk_format=raw.
         supports_image_type_raw=True,
+        has_imagecache=True,
+        # Rebuilt from the Glance image on another host's engine.
+        supports_evacuate=True,
         # Ports are hot-plugged into the running infra container.
         supports_attach_interface=True,
     )
@@ -56,8 +61,9 @@ class DockerDriver(driver.ComputeDriver):
         # be known before init_host.
         self._host = CONF.host
         self._engine = engine_mod.Engine.from_conf(CONF)
-        self._images = images.ImageStore(self._engine, glance.API(),
-                                         CONF.docker.image_staging_dir)
+        self._images = images.ImageStore(
+            self._engine, glance.API(), CONF.docker.image_staging_dir,
+            CONF.docker.allowed_registries)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
@@ -86,8 +92,16 @@ class DockerDriver(driver.ComputeDriver):
     def get_available_resource(self, nodename):
         info = self._engine.info()
         resources = host_mod.resources(info, nodename, self._disk_path(info))
-        resources['uuid'] = nova.virt.node.get_local_node_uuid()
+        resources['uuid'] = self._node_uuid()
         return resources
+
+    def get_nodenames_by_uuid(self, refresh=False):
+        return {self._node_uuid(): self._host}
+
+    def _node_uuid(self):
+        # Nova's stable node identity, kept in a file beside nova.conf or
+        # under state_path, so that a renamed host is noticed.
+        return nova.virt.node.get_local_node_uuid()
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         info = self._engine.info()
@@ -189,9 +203,13 @@ class DockerDriver(driver.ComputeDriver):
         try:
             self._engine.remove(instance.uuid)
             self._pods.remove(instance, network_info or [])
+        except Exception:
+            LOG.exception('Removing the containers of a failed spawn failed',
+                          instance=instance)
+        try:
             self._images.forget(image)
         except Exception:
-            LOG.exception('Cleaning up after a failed spawn failed',
+            LOG.exception('Removing the image of a failed spawn failed',
                           instance=instance)
 
     def _report_unenforced(self, instance, limits):
@@ -251,6 +269,25 @@ class DockerDriver(driver.ComputeDriver):
         if self._state(instance) != power_state.RUNNING:
             self._pods.ensure(instance, network_info)
             self._engine.start(instance.uuid)
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        with self._images.committed(instance.uuid, image_id) as ref:
+            update_task_state(task_state=task_states.IMAGE_UPLOADING,
+                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            self._images.upload(context, image_id, ref)
+
+    def manage_image_cache(self, context, all_instances):
+        if not CONF.image_cache.remove_unused_base_images:
+            return
+        self._images.remove_unused(
+            {instance.image_ref for instance in all_instances},
+            CONF.image_cache.remove_unused_original_minimum_age_seconds)
+
+    def cache_image(self, context, image_id):
+        image_meta = objects.ImageMeta.from_image_ref(
+            context, self._images.image_api, image_id)
+        return self._images.prepare(context, image_meta).loaded_now
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)

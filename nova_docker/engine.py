@@ -7,6 +7,7 @@ operation is one engine call.
 """
 
 import contextlib
+import datetime
 import functools
 import threading
 import time
@@ -22,6 +23,8 @@ from nova_docker import exception
 from nova_docker import naming
 
 LOG = logging.getLogger(__name__)
+
+SAVE_CHUNK = 1024 * 1024
 
 
 class ContainerRow(object):
@@ -265,9 +268,9 @@ class Engine(object):
         one: Nova's power-state sync asks for every instance in a burst."""
         with self._snapshot_lock:
             taken_at, rows = self._snapshot.get(host, (None, None))
-            if taken_at is not None and time.monotonic() - taken_at < max_age:
-                return rows
-            return self.list_host(host)
+        if taken_at is not None and time.monotonic() - taken_at < max_age:
+            return rows
+        return self.list_host(host)
 
     # -- images -----------------------------------------------------------
 
@@ -293,21 +296,79 @@ class Engine(object):
         with self._translated('load the image'):
             return [image.id for image in self.client.images.load(fileobj)]
 
+    def pull_image(self, reference):
+        """Pull reference (registry/repository:tag) and return its id."""
+        repository, tag = _split_reference(reference)
+        with self._translated('pull %s' % reference):
+            return self.client.images.pull(repository, tag=tag).id
+
     def tag_image(self, image_id, ref):
         repository, tag = ref.rsplit(':', 1)
-        with self._translated('tag the image'):
+        with self._translated('tag the image', _image_missing(image_id)):
             self.client.api.tag(image_id, repository, tag)
+
+    def tagged_images(self, repository):
+        """{tag: when it was tagged} for the tags in repository."""
+        with self._translated('list images'):
+            images = self.client.api.images(
+                filters={'reference': repository + '*'})
+            tagged = {}
+            for image in images:
+                details = self.client.api.inspect_image(image['Id'])
+                tagged_at = _parse_time(
+                    (details.get('Metadata') or {}).get('LastTagTime'))
+                for tag in image.get('RepoTags') or []:
+                    if tag.startswith(repository):
+                        tagged[tag] = tagged_at
+        return tagged
+
+    def commit(self, instance_uuid, ref):
+        """Commit the container's filesystem as image ``ref``. The engine
+        pauses the container meanwhile, so the copy is consistent."""
+        repository, tag = ref.rsplit(':', 1)
+        with self._translated('commit', self._missing(instance_uuid)):
+            self.client.api.commit(naming.container_name(instance_uuid),
+                                   repository=repository, tag=tag, pause=True)
+
+    def save_image(self, ref):
+        """The ``docker save`` archive of ``ref``, as a stream of chunks."""
+        with self._translated('save the image', _image_missing(ref)):
+            return self.client.api.get_image(ref, chunk_size=SAVE_CHUNK)
 
     def untag_image(self, ref):
         """Drop a tag; the engine deletes the image with its last tag unless
-        a container still uses it. A tag already gone is fine."""
+        a container still uses it. Returns whether the tag went; a tag
+        already gone is fine."""
         try:
             with self._translated('remove the image',
                                   _image_missing(ref)):
                 self.client.api.remove_image(ref)
+            return True
         except (exception.ImageNotLoaded,
                 exception.ContainerStateConflict) as e:
             LOG.debug('Image %s not removed: %s', ref, e)
+            return False
+
+
+def _split_reference(reference):
+    """'host:5000/repo:tag' -> ('host:5000/repo', 'tag'); tag defaults to
+    latest (a colon before the last slash belongs to the host)."""
+    name, _, tag = reference.rpartition(':')
+    if not name or '/' in tag:
+        return reference, 'latest'
+    return name, tag
+
+
+def _parse_time(stamp):
+    """The engine's RFC 3339 time (nanoseconds, Z) as an aware datetime."""
+    if not stamp or stamp.startswith('0001-'):
+        return None
+    stamp = stamp.replace('Z', '+00:00')
+    if '.' in stamp:   # Python takes at most microseconds
+        head, rest = stamp.split('.', 1)
+        digits = rest[:len(rest) - 6]
+        stamp = '%s.%s%s' % (head, digits[:6].ljust(6, '0'), rest[-6:])
+    return datetime.datetime.fromisoformat(stamp)
 
 
 def _image_missing(ref):

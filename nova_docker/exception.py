@@ -33,10 +33,10 @@ class ImageNotLoaded(exception.NotFound):
 
 
 class WorkloadExited(exception.BuildAbortException):
-    msg_fmt = ('Build of instance %(instance_uuid)s aborted: its workload '
-               'exited at once with code %(exit_code)s. Check the image\'s '
-               'command or the os_command_line property. Last output: '
-               '%(output)s')
+    # Nova keeps 255 characters of a fault: the output comes last.
+    msg_fmt = ('Build of instance %(instance_uuid)s aborted: the workload '
+               'exited at once with code %(exit_code)s (check its command); '
+               'output: %(output)s')
 
 
 class UnsupportedVIFType(exception.BuildAbortException):

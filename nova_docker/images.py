@@ -11,6 +11,7 @@ retags anything on the host.
 """
 
 import collections
+import contextlib
 import hashlib
 import tempfile
 import time
@@ -18,6 +19,7 @@ import time
 from nova import exception as nova_exception
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import archive
@@ -27,6 +29,8 @@ from nova_docker import naming
 LOG = logging.getLogger(__name__)
 
 DOCKER_CONTAINER_FORMAT = 'docker'
+# Glance property naming a registry image to pull instead of an archive.
+REGISTRY_PROPERTY = 'docker_image'
 PROGRESS_INTERVAL_SECONDS = 5
 
 PreparedImage = collections.namedtuple(
@@ -41,10 +45,12 @@ then removes it).
 
 class ImageStore(object):
 
-    def __init__(self, engine, image_api, staging_dir=None):
+    def __init__(self, engine, image_api, staging_dir=None,
+                 allowed_registries=()):
         self._engine = engine
-        self._image_api = image_api
+        self.image_api = image_api
         self._staging_dir = staging_dir
+        self._allowed_registries = set(allowed_registries)
 
     def prepare(self, context, image_meta):
         """Make the Glance image available in the engine."""
@@ -58,7 +64,12 @@ class ImageStore(object):
             config = self._engine.image_config(ref)
             if config is not None:   # another spawn loaded it meanwhile
                 return PreparedImage(image_id, ref, config, False)
-            self._load(context, image_id, ref)
+            meta = self.image_api.get(context, image_id)
+            reference = (meta.get('properties') or {}).get(REGISTRY_PROPERTY)
+            if reference:
+                self._pull(image_id, reference, ref)
+            else:
+                self._load(context, image_id, meta, ref)
             return PreparedImage(image_id, ref,
                                  self._engine.image_config(ref), True)
 
@@ -68,43 +79,133 @@ class ImageStore(object):
             with _image_lock(prepared.image_id):
                 self._engine.untag_image(prepared.ref)
 
-    def _load(self, context, image_id, ref):
+    @contextlib.contextmanager
+    def committed(self, instance_uuid, snapshot_id):
+        """The container's files as a temporary engine image, removed
+        afterwards whatever happens."""
+        ref = naming.snapshot_reference(snapshot_id)
+        self._engine.commit(instance_uuid, ref)
+        try:
+            yield ref
+        finally:
+            self._engine.untag_image(ref)
+
+    def upload(self, context, snapshot_id, ref):
+        """Stream ``docker save`` of ref into the Glance image snapshot_id;
+        nova-compute holds one chunk at a time, whatever the image size."""
+        snapshot = self.image_api.get(context, snapshot_id)
+        metadata = {'name': snapshot['name'], 'status': 'active',
+                    'container_format': DOCKER_CONTAINER_FORMAT,
+                    'disk_format': 'raw'}
+        archive = _ChunkReader(self._engine.save_image(ref))
+        self.image_api.update(context, snapshot_id, metadata, data=archive)
+        LOG.info('Uploaded snapshot %s to Glance', snapshot_id)
+
+    def remove_unused(self, image_ids_in_use, min_age_seconds):
+        """Image-cache ageing: drop tags this driver loaded for Glance
+        images no instance uses, tagged more than min_age_seconds ago. The
+        engine refuses to delete an image a container still runs from (a
+        container of another compute host sharing the engine, say)."""
+        now = timeutils.utcnow(with_timezone=True)
+        removed = []
+        for ref, tagged_at in sorted(
+                self._engine.tagged_images(naming.IMAGE_REPOSITORY).items()):
+            image_id = naming.glance_id_of(ref)
+            if image_id in image_ids_in_use:
+                continue
+            age = (now - tagged_at).total_seconds() if tagged_at else None
+            if age is not None and age < min_age_seconds:
+                continue
+            with _image_lock(image_id):
+                if self._engine.untag_image(ref):
+                    removed.append(ref)
+        if removed:
+            LOG.info('Image cache: removed unused images %s',
+                     ', '.join(removed))
+        return removed
+
+    def _pull(self, image_id, reference, ref):
+        registry = reference.split('/', 1)[0] if '/' in reference else ''
+        if not ({'*', registry} & self._allowed_registries):
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='this host does not pull from %s (see [docker] '
+                       'allowed_registries)' % (registry or 'Docker Hub'))
+        existed = self._engine.image_id(reference) is not None
+        try:
+            engine_id = self._engine.pull_image(reference)
+        except (exception.EngineRefused, exception.EngineError) as e:
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id, reason='pulling %s failed: %s' % (
+                    reference, e.kwargs.get('reason') or e))
+        self._engine.tag_image(engine_id, ref)
+        if not existed:
+            self._engine.untag_image(reference)
+        LOG.info('Pulled %(reference)s for Glance image %(id)s as %(ref)s',
+                 {'reference': reference, 'id': image_id, 'ref': ref})
+
+    def _load(self, context, image_id, meta, ref):
         with tempfile.NamedTemporaryFile(
                 dir=self._staging_dir, prefix='nova-docker-image-') as staged:
-            self._download(context, image_id, staged)
+            self._download(context, image_id, meta, staged)
             try:
                 info = archive.inspect(staged.name)
             except archive.BadArchive as e:
                 raise nova_exception.ImageUnacceptable(image_id=image_id,
                                                        reason=str(e))
-            tags_before = {tag: self._engine.image_id(tag)
-                           for tag in info.repo_tags}
             staged.seek(0)
-            try:
-                self._engine.load_image(staged)
-            except exception.EngineRefused as e:
-                raise nova_exception.ImageUnacceptable(
-                    image_id=image_id,
-                    reason='the Docker engine could not load it: %s' % (
-                        e.kwargs.get('reason') or e))
-            try:
-                self._engine.tag_image(info.image_id, ref)
-            finally:
-                self._restore_tags(tags_before, info.image_id)
+            # Loads of different images may carry the same tags: one load
+            # and tag restore at a time keeps "before" meaningful.
+            with _image_lock('load'):
+                tags_before = {tag: self._engine.image_id(tag)
+                               for tag in info.repo_tags}
+                try:
+                    loaded = set(self._engine.load_image(staged))
+                except exception.EngineRefused as e:
+                    raise nova_exception.ImageUnacceptable(
+                        image_id=image_id,
+                        reason='the Docker engine could not load it: %s' % (
+                            e.kwargs.get('reason') or e))
+                try:
+                    self._tag_loaded(image_id, loaded, ref)
+                finally:
+                    self._restore_tags(tags_before, loaded)
         LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
                  {'id': image_id, 'ref': ref})
 
-    def _restore_tags(self, tags_before, loaded_id):
-        for tag, before in tags_before.items():
-            if before is None:
-                self._engine.untag_image(tag)
-            elif before != loaded_id:
-                self._engine.tag_image(before, tag)
+    def _tag_loaded(self, image_id, loaded, ref):
+        """Tag what the engine says it loaded (not what the archive's file
+        names claim); anything but one image is refused and removed."""
+        if len(loaded) == 1:
+            self._engine.tag_image(next(iter(loaded)), ref)
+            return
+        for engine_id in loaded:
+            self._engine.untag_image(engine_id)
+        raise nova_exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='the engine loaded %d images from it, not one' %
+                   len(loaded))
 
-    def _download(self, context, image_id, staged):
-        meta = self._image_api.get(context, image_id)
+    def _restore_tags(self, tags_before, loaded):
+        for tag, before in tags_before.items():
+            if before in loaded:
+                continue
+            try:
+                if before is not None:
+                    self._engine.tag_image(before, tag)
+                    continue
+            except exception.ImageNotLoaded:
+                pass   # the image it named has been deleted since
+            self._engine.untag_image(tag)
+
+    def _download(self, context, image_id, meta, staged):
         writer = _VerifyingWriter(staged, image_id, meta)
-        self._image_api.download(context, image_id, data=writer)
+        try:
+            self.image_api.download(context, image_id, data=writer)
+        except nova_exception.ImageNotFound:
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='it was deleted from Glance during the download')
         staged.flush()
         writer.verify()
 
@@ -114,10 +215,8 @@ def check_format(image_meta):
     if container_format != DOCKER_CONTAINER_FORMAT:
         raise nova_exception.ImageUnacceptable(
             image_id=image_meta.id,
-            reason='its container_format is %s; this compute host runs '
-                   'Docker containers and needs container_format=docker '
-                   '(docker save IMAGE | openstack image create '
-                   '--container-format docker --disk-format raw NAME)' %
+            reason='container_format is %s; Docker hosts need '
+                   'container_format=docker holding docker save output' %
                    (container_format or 'unset'))
 
 
@@ -176,3 +275,28 @@ class _VerifyingWriter(object):
                 image_id=self._image_id,
                 reason='the downloaded data does not match its %s checksum '
                        'in Glance' % self._expected[0])
+
+
+class _ChunkReader(object):
+    """A file-like view of a chunk iterator, for uploaders that read()."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = b''
+
+    def __iter__(self):
+        if self._buffer:
+            yield self._buffer
+            self._buffer = b''
+        yield from self._chunks
+
+    def read(self, size=-1):
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data

@@ -14,6 +14,7 @@ IMAGE_ID = LABEL_PREFIX + 'image-id'
 INFRA_FOR = LABEL_PREFIX + 'infra-for'
 
 IMAGE_REPOSITORY = 'nova-glance/'
+SNAPSHOT_REPOSITORY = 'nova-snapshot/'
 
 
 def container_name(instance_uuid):
@@ -30,6 +31,18 @@ def image_reference(image_id, checksum=None):
     that re-uploaded data under a reused id is never mistaken for the old.
     """
     return '%s%s:%s' % (IMAGE_REPOSITORY, image_id, checksum or 'latest')
+
+
+def snapshot_reference(snapshot_id):
+    """Engine tag of a snapshot while it is being uploaded."""
+    return '%s%s:latest' % (SNAPSHOT_REPOSITORY, snapshot_id)
+
+
+def glance_id_of(ref):
+    """The Glance image id in an image_reference, or None."""
+    if not ref.startswith(IMAGE_REPOSITORY):
+        return None
+    return ref[len(IMAGE_REPOSITORY):].split(':', 1)[0]
 
 
 # The infra image: one per pause binary content, so that an updated binary

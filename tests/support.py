@@ -2,7 +2,6 @@
 (built by tools/build-test-images.sh) and Nova objects."""
 
 import os
-import time
 import uuid
 
 import docker
@@ -33,10 +32,30 @@ def archive_bytes(name):
         return f.read()
 
 
-def engine_client():
+def test_registry():
+    """host:port of the loopback registry tools/run-tests.sh starts."""
+    registry = os.environ.get('NOVA_DOCKER_TEST_REGISTRY')
+    if not registry:
+        raise RuntimeError('NOVA_DOCKER_TEST_REGISTRY is not set: run '
+                           'tools/run-tests.sh, which starts the registry')
+    return registry
+
+
+def second_engine_url():
+    """URL of the second engine tools/run-tests.sh starts."""
+    url = os.environ.get('NOVA_DOCKER_TEST_SECOND_ENGINE')
+    if not url:
+        raise RuntimeError('NOVA_DOCKER_TEST_SECOND_ENGINE is not set: run '
+                           'tools/run-tests.sh, which starts that engine')
+    return url
+
+
+def engine_client(url=None):
     """A client of the real engine. A missing engine fails the test: the
     test command starts one, and Docker behaviour is never mocked."""
     try:
+        if url:
+            return docker.DockerClient(base_url=url, version='auto')
         return docker.DockerClient(version='auto')
     except docker_errors.DockerException as e:
         raise RuntimeError('these tests need a real Docker engine (%s); run '
@@ -78,21 +97,13 @@ class EngineCleanup(fixtures.Fixture):
     def _clean(self):
         for container in self.containers():
             container.remove(force=True, v=True)
-        for ref in self.image_refs():
-            self._untag(ref)
-
-    def _untag(self, ref, attempts=40):
-        """Tests running in parallel load the same archive under their own
-        tags: while another test's container still uses the image whose
-        last tag this is, the engine refuses (409) for a moment."""
-        for attempt in range(attempts):
+        for ref in set(self.image_refs()):
             try:
-                self.client.images.remove(ref)
-                return
-            except docker_errors.APIError as e:
-                if e.status_code != 409 or attempt == attempts - 1:
-                    raise
-                time.sleep(0.5)
+                # force: untag even when a container of a test running in
+                # parallel uses the same image (the engine then keeps it).
+                self.client.images.remove(ref, force=True)
+            except docker_errors.ImageNotFound:
+                pass  # removed with an earlier tag of the same image
 
 
 def make_flavor(**kw):

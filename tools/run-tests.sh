@@ -8,6 +8,8 @@
 #               functions (privsep + pyroute2) on namespaces it makes
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
+#   devstack    devstack/plugin.sh, each phase, against stand-ins for
+#               devstack's functions (no devstack, no engine needed)
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
@@ -18,7 +20,7 @@ VENV=${VENV:-$ROOT/.venv}
 LOGS=$ROOT/.test-logs
 IMAGES=$ROOT/.test-images
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api pep8)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8)
 mkdir -p "$LOGS"
 STARTED=$(date +%s)
 
@@ -29,6 +31,7 @@ die() { echo "ERROR: $*" >&2; exit 1; }
 need_pkgs=()
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 # Networking: the infra (pause) image is built from catatonit; Open vSwitch
 # (netdev datapath: no kernel module needed) is the switch the tests plug
@@ -63,8 +66,13 @@ stop_ovs() {
     /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null 2>&1 || true
   fi
 }
-cleanup() { stop_ovs; stop_engine; }
-trap cleanup EXIT
+stop_services() {
+  tools/test-registry.sh stop "$LOGS/registry" || true
+  tools/second-engine.sh stop "$LOGS/engine2" || true
+  stop_ovs
+  stop_engine
+}
+trap stop_services EXIT
 
 if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   step "using the running Docker engine $(docker version --format '{{.Server.Version}}')"
@@ -99,6 +107,13 @@ fi
 step "building test images from busybox-static"
 tools/build-test-images.sh "$IMAGES"
 
+step "starting a test registry on loopback"
+tools/test-registry.sh start "$LOGS/registry"
+export NOVA_DOCKER_TEST_REGISTRY=127.0.0.1:${NOVA_DOCKER_TEST_REGISTRY_PORT:-5111}
+step "starting a second engine (a second compute host, for evacuate)"
+tools/second-engine.sh start "$LOGS/engine2"
+export NOVA_DOCKER_TEST_SECOND_ENGINE=unix://$LOGS/engine2/docker.sock
+
 # -- venv --------------------------------------------------------------------
 stamp=$VENV/.nova-docker-deps
 want=$(cat setup.cfg requirements.txt test-requirements.txt | sha256sum | cut -c1-16)
@@ -124,20 +139,21 @@ run_suite() {  # name, then the command
   step "suite: $name"
   if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED"; fi
 }
-count_last_run() {  # add the last stestr run's totals to the closing line
-  local totals n
-  totals=$(stestr --top-dir "$ROOT" last 2>/dev/null | tail -n 20) || return 0
-  n=$(sed -n 's/^ - Passed: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+count_run() {  # add a stestr run's totals (its output file) to the closing line
+  local n
+  n=$(sed -n 's/^ - Passed: \([0-9]*\).*/\1/p' "$1" | tail -n 1)
   passed_tests=$((passed_tests + ${n:-0}))
-  n=$(sed -n 's/^ - Failed: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  n=$(sed -n 's/^ - Failed: \([0-9]*\).*/\1/p' "$1" | tail -n 1)
   failed_tests=$((failed_tests + ${n:-0}))
-  n=$(sed -n 's/^ - Skipped: \([0-9]*\).*/\1/p' <<<"$totals" | head -n 1)
+  n=$(sed -n 's/^ - Skipped: \([0-9]*\).*/\1/p' "$1" | tail -n 1)
   skipped_tests=$((skipped_tests + ${n:-0}))
 }
 stestr_run() {  # test path, then extra stestr arguments
-  local path=$1 rc=0; shift
-  stestr --test-path "$path" --top-dir "$ROOT" run "$@" || rc=$?
-  count_last_run
+  local path=$1 rc=0 out; shift
+  out=$(mktemp)
+  stestr --test-path "$path" --top-dir "$ROOT" run "$@" 2>&1 | tee "$out" || rc=$?
+  count_run "$out"
+  rm -f "$out"
   return $rc
 }
 
@@ -145,6 +161,7 @@ for suite in "${SUITES[@]}"; do
   case $suite in
     unit) run_suite unit stestr_run tests/unit ;;
     functional) run_suite functional stestr_run tests/functional ;;
+    devstack) run_suite devstack stestr_run tests/devstack ;;
     api)
       # Nova's two concurrency modes: eventlet (its functional tests'
       # default) and native threads (nova-compute's default in Nova 34).
@@ -152,7 +169,7 @@ for suite in "${SUITES[@]}"; do
       OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
       ;;
     pep8)
-      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run'
+      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run && shellcheck -x devstack/*.sh devstack/settings devstack/lib/* tests/devstack/*.sh'
       ;;
     *) die "unknown suite $suite" ;;
   esac

@@ -41,9 +41,24 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)
+        self._keep_uploaded_image_data()
         # The driver's and os-vif's privileged functions, in helpers.
         self.useFixture(netsupport.PrivsepHelpers(
             privsep.net_admin, vif_plug_ovs_privsep.vif_plug))
+
+    def _keep_uploaded_image_data(self):
+        """Nova's GlanceFixture drops data given to update(); a snapshot
+        uploads that way, so keep it (as Glance would) for booting."""
+        fixture_update = self.glance.update
+
+        def update(context, image_id, metadata, data=None, **kw):
+            image = fixture_update(context, image_id, metadata, **kw)
+            if data is not None:
+                self.glance._imagedata[image_id] = data.read()
+                self.engine_cleanup.image_ids.append(image_id)
+            return image
+        self.stub_out('nova.tests.fixtures.GlanceFixture.update',
+                      lambda _self, *a, **kw: update(*a, **kw))
 
     def _setup_services(self):
         self.flags(compute_driver='novadocker.DockerDriver')
@@ -90,6 +105,20 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         """The engine's record of the server's container."""
         return self.docker.api.inspect_container(
             naming.container_name(server['id']))
+
+    def exec_in(self, server, *command):
+        """Run a command in the server's container; returns its output."""
+        result = self.docker.containers.get(
+            naming.container_name(server['id'])).exec_run(list(command))
+        self.assertEqual(0, result.exit_code, result.output)
+        return result.output.decode()
+
+    def started_at(self, server):
+        """When the container last started, as a value that sorts by time
+        (the engine drops trailing zeros of the nanoseconds)."""
+        stamp = self.container(server)['State']['StartedAt']
+        seconds, _dot, fraction = stamp.rstrip('Z').partition('.')
+        return seconds, fraction.ljust(9, '0')
 
     def container_status(self, server):
         return self.container(server)['State']['Status']

@@ -1,5 +1,6 @@
 """The server lifecycle through Nova's API, checked on the engine."""
 
+from nova import context as nova_context
 from oslo_utils import units
 
 from tests.api import base
@@ -39,16 +40,15 @@ class LifecycleTest(base.DockerAPITestCase):
         server = self._start_server(server)
         self.assertEqual('running', self.container_status(server))
 
-        started = self.container(server)['State']['StartedAt']
+        started = self.started_at(server)
         server = self._reboot_server(server)
         self.assertEqual('running', self.container_status(server))
-        restarted = self.container(server)['State']['StartedAt']
+        restarted = self.started_at(server)
         self.assertGreater(restarted, started)
 
         server = self._reboot_server(server, hard=True)
         self.assertEqual('running', self.container_status(server))
-        self.assertGreater(self.container(server)['State']['StartedAt'],
-                           restarted)
+        self.assertGreater(self.started_at(server), restarted)
 
         self.api.post_server_action(server['id'], {'pause': None})
         server = self._wait_for_state_change(server, 'PAUSED')
@@ -67,3 +67,40 @@ class LifecycleTest(base.DockerAPITestCase):
             server['id'], {'os-getConsoleOutput': {'length': 50}})['output']
         self.assertIn('nova-docker says hello from %s' %
                       server['OS-EXT-SRV-ATTR:hostname'], output)
+
+    def test_resources_reach_placement(self):
+        info = self.docker.info()
+        rp_uuid = self._get_provider_uuid_by_host(self.host)
+        inventory = self._get_provider_inventory(rp_uuid)
+        self.assertEqual(info['NCPU'], inventory['VCPU']['total'])
+        self.assertEqual(info['MemTotal'] // units.Mi,
+                         inventory['MEMORY_MB']['total'])
+        self.assertGreater(inventory['DISK_GB']['total'], 0)
+        hypervisors = self.admin_api.api_get(
+            '/os-hypervisors/detail').body['hypervisors']
+        self.assertEqual(['docker'],
+                         [h['hypervisor_type'] for h in hypervisors])
+        traits = self._get_provider_traits(rp_uuid)
+        self.assertIn('COMPUTE_IMAGE_TYPE_RAW', traits)
+        self.assertNotIn('COMPUTE_IMAGE_TYPE_QCOW2', traits)
+
+
+class PowerSyncTest(base.DockerAPITestCase):
+    # Nova's power-state sync stops the server by RPC cast while it holds
+    # the instance lock; a cast run as a call would wait on itself.
+    CAST_AS_CALL = False
+
+    def setUp(self):
+        super().setUp()
+        self.image_id = self.create_docker_image()
+
+    def test_container_killed_behind_novas_back_is_seen_shutoff(self):
+        server = self.boot(self.image_id)
+        self.docker.api.kill(self.container(server)['Id'])
+
+        self.compute.manager._sync_power_states(
+            nova_context.get_admin_context())
+
+        server = self._wait_for_state_change(server, 'SHUTOFF',
+                                             max_retries=60)
+        self.assertEqual(4, server['OS-EXT-STS:power_state'])  # SHUTDOWN
