@@ -26,13 +26,6 @@ class NetworkTestBase(base.DockerAPITestCase):
         self.flavor_id = self.create_flavor()
         self.addresses = iter(range(10, 250))
 
-    def _wait_for_state_change(self, server, expected_status,
-                               max_retries=120, **kw):
-        # Nova's default (5 s) is short for loading an image and plugging
-        # ports on a busy 2-core machine.
-        return super()._wait_for_state_change(
-            server, expected_status, max_retries=max_retries, **kw)
-
     def make_port(self, hybrid=False, status='ACTIVE', bridge=None):
         """A port on the fixture's dual-stack network, bound to our OVS
         bridge; returns (port id, IPv4 address, IPv6 address)."""
