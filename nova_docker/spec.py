@@ -240,8 +240,14 @@ def infra(instance, host, dns_servers, addresses, log_max_size):
         # The engine turns IPv6 off in namespaces it gives no IPv6
         # network; Neutron's IPv6 addresses need it on (the devices moved
         # in later take the namespace's defaults).
+        # ARP only for a NIC's own addresses, from that NIC: with several
+        # ports on one subnet, answers through the wrong port are what
+        # Neutron's anti-spoofing drops (and they outlive a detach in
+        # peers' ARP caches).
         'sysctls': {'net.ipv6.conf.all.disable_ipv6': '0',
-                    'net.ipv6.conf.default.disable_ipv6': '0'},
+                    'net.ipv6.conf.default.disable_ipv6': '0',
+                    'net.ipv4.conf.all.arp_ignore': '1',
+                    'net.ipv4.conf.all.arp_announce': '2'},
         'detach': True,
     }
     if dns_servers:

@@ -71,6 +71,14 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
     def _setup_compute_service(self):
         return self._start_compute(self.host)
 
+    def _wait_for_state_change(self, server, expected_status,
+                               max_retries=120, **kw):
+        # Nova's default (10 tries, 5 s) is short for loading an image,
+        # creating the infra container and plugging ports on a busy 2-core
+        # machine shared by parallel tests.
+        return super()._wait_for_state_change(
+            server, expected_status, max_retries=max_retries, **kw)
+
     # -- images -----------------------------------------------------------
 
     def create_docker_image(self, archive='busybox', data=None, **props):

@@ -28,14 +28,7 @@ class NetworkTestBase(base.DockerAPITestCase):
         self.flavor_id = self.create_flavor()
         self.addresses = iter(range(10, 250))
 
-    def _wait_for_state_change(self, server, expected_status,
-                               max_retries=120, **kw):
-        # Nova's default (5 s) is short for loading an image and plugging
-        # ports on a busy 2-core machine.
-        return super()._wait_for_state_change(
-            server, expected_status, max_retries=max_retries, **kw)
-
-    def make_port(self, hybrid=False, status='ACTIVE'):
+    def make_port(self, hybrid=False, status='ACTIVE', bridge=None):
         """A port on the fixture's dual-stack network, bound to our OVS
         bridge; returns (port id, IPv4 address, IPv6 address)."""
         fixture = self.neutron
@@ -52,7 +45,8 @@ class NetworkTestBase(base.DockerAPITestCase):
                  'subnet_id': fixture.subnet_ipv6_1['id']}],
             'status': status,
             'binding:vif_details': {
-                'bridge_name': self.ovs.name, 'datapath_type': 'netdev',
+                'bridge_name': bridge or self.ovs.name,
+                'datapath_type': 'netdev',
                 'port_filter': True, 'ovs_hybrid_plug': hybrid},
         })
         fixture._ports[port['id']] = port
@@ -224,6 +218,22 @@ class NetworkTest(NetworkTestBase):
                       server['fault']['message'])
         self.assert_no_container(server)
         self.assert_no_host_devices(port_id)
+
+    def test_servers_on_different_networks_cannot_reach_each_other(self):
+        other = self.useFixture(netsupport.OvsBridge())
+        port_a, a4, a6 = self.make_port()
+        port_b, b4, b6 = self.make_port(bridge=other.name)
+        a = self.boot_with_ports(port_a)
+        b = self.boot_with_ports(port_b)
+        for flag, address in (('-4', b4), ('-6', b6)):
+            code, output = self.run_in(a, 'ping', flag, '-c', '1', '-W', '2',
+                                       address)
+            self.assertNotEqual(0, code, output)
+            self.assertIn('0 packets received', output)
+        self.assertEqual([netplan.host_dev(port_b)], other.ports())
+        self._delete_server(a)
+        self._delete_server(b)
+        self.assertEqual([], other.ports())
 
     def test_server_without_ports_is_isolated(self):
         server = self.boot(self.image_id, self.flavor_id)  # networks=none
