@@ -51,7 +51,7 @@ container_opts = [
                     'before it is rotated; the console log is read from '
                     'it.'),
     cfg.FloatOpt('spawn_settle_seconds',
-                 default=0.02, min=0.0,
+                 default=0.01, min=0.0,
                  help='How long spawn watches a freshly started workload. '
                       'One that has exited by then fails the spawn with its '
                       'exit code and last output, instead of becoming an '

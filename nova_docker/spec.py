@@ -43,9 +43,23 @@ ContainerSpec = collections.namedtuple(
     'ContainerSpec', ['create_args', 'unenforced'])
 
 
+# The kernel's limit on a host name (one DNS label).
+MAX_HOSTNAME = 63
+
+
+def names(instance):
+    """(hostname, domain): an FQDN's first label and the rest. Nova
+    allows 255-character FQDNs from microversion 2.94; the kernel takes at
+    most 63 characters as a host name."""
+    hostname, _dot, domain = (instance.hostname or instance.uuid).partition(
+        '.')
+    return hostname[:MAX_HOSTNAME], domain
+
+
 def identity(instance, host, image_id):
-    return {
-        'hostname': instance.hostname or instance.uuid,
+    hostname, domain = names(instance)
+    args = {
+        'hostname': hostname,
         'labels': {
             naming.INSTANCE_UUID: instance.uuid,
             naming.INSTANCE_NAME: instance.name,
@@ -53,6 +67,9 @@ def identity(instance, host, image_id):
             naming.IMAGE_ID: image_id or '',
         },
     }
+    if domain:
+        args['domainname'] = domain
+    return args
 
 
 def command(image_config, os_command_line, image_id):
@@ -221,7 +238,7 @@ def infra(instance, host, dns_servers, addresses, log_max_size):
     loopback, never docker0); the driver plugs Neutron's ports into it.
     Hostname, DNS servers and /etc/hosts live here because a container
     joining another's network namespace shares those files."""
-    hostname = instance.hostname or instance.uuid
+    hostname, domain = names(instance)
     args = {
         'hostname': hostname,
         'labels': {
@@ -250,6 +267,8 @@ def infra(instance, host, dns_servers, addresses, log_max_size):
                     'net.ipv4.conf.all.arp_announce': '2'},
         'detach': True,
     }
+    if domain:
+        args['domainname'] = domain
     if dns_servers:
         args['dns'] = list(dns_servers)
     if addresses:
@@ -263,7 +282,7 @@ def joined(create_args, infra_name):
     namespace (hostname, DNS and /etc/hosts come with it: the engine
     refuses them on a joining container)."""
     args = dict(create_args)
-    for key in ('hostname', 'dns', 'extra_hosts'):
+    for key in ('hostname', 'domainname', 'dns', 'extra_hosts'):
         args.pop(key, None)
     args['network_mode'] = 'container:' + infra_name
     return args

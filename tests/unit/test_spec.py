@@ -230,3 +230,21 @@ class BuildTest(testtools.TestCase):
     def test_no_pids_limit(self):
         self.conf.pids_limit = -1
         self.assertNotIn('pids_limit', self.build())
+
+
+class NamesTest(testscenarios.WithScenarios, testtools.TestCase):
+    scenarios = [
+        ('short', dict(hostname='web-1', expect=('web-1', ''))),
+        ('fqdn', dict(hostname='web-1.example.org',
+                      expect=('web-1', 'example.org'))),
+        ('long first label (2.94 allows 255 characters)', dict(
+            hostname='x' * 70 + '.guest-test.domaintest.com',
+            expect=('x' * 63, 'guest-test.domaintest.com'))),
+    ]
+
+    def test_names(self):
+        instance = support.make_instance(hostname=self.hostname)
+        self.assertEqual(self.expect, spec.names(instance))
+        args = spec.identity(instance, 'cn1', 'img')
+        self.assertEqual(self.expect[0], args['hostname'])
+        self.assertEqual(self.expect[1], args.get('domainname', ''))
