@@ -1,0 +1,177 @@
+"""Databases, Keystone users and catalog, cell mapping and flavors.
+
+Each one-time step leaves a stamp under ``<state>/stamps`` so that a re-run
+of ``up`` skips it; every API step looks before it creates.
+"""
+
+import concurrent.futures
+import os
+import subprocess
+
+from nova_docker.aio import configs
+from nova_docker.aio.layout import COMPUTE_HOST, REGION, SERVICE_USERS
+from nova_docker.aio.progress import Failed
+from nova_docker.aio import rest
+
+# (service name, type, path after the service's port)
+CATALOG = (
+    ('glance', 'image', 'glance', ''),
+    ('placement', 'placement', 'placement', ''),
+    ('nova', 'compute', 'nova', '/v2.1'),
+    ('neutron', 'network', 'neutron', ''),
+)
+
+FLAVORS = (  # id, name, vCPUs, RAM MB, disk GB
+    ('42', 'm1.nano', 1, 64, 1),
+    ('84', 'm1.micro', 1, 128, 1),
+    ('1', 'm1.tiny', 1, 512, 1),
+    ('2', 'm1.small', 1, 2048, 20),
+    ('3', 'm1.medium', 2, 4096, 40),
+)
+
+
+def run(layout, argv, log, ok_codes=(0,)):
+    with open(layout.log(log), 'ab') as out:
+        out.write(('$ %s\n' % ' '.join(argv)).encode())
+        out.flush()
+        rc = subprocess.call(argv, stdout=out, stderr=out,
+                             env=dict(os.environ, **configs.service_env(
+                                 layout)))
+    if rc not in ok_codes:
+        raise Failed('%s exited %d' % (' '.join(argv[:3]), rc),
+                     layout.log(log))
+    return rc
+
+
+def once(layout, name, func):
+    """Run ``func`` unless its stamp says it has been done."""
+    stamp = layout.path('stamps', name)
+    if os.path.exists(stamp):
+        return
+    func()
+    os.makedirs(os.path.dirname(stamp), exist_ok=True)
+    open(stamp, 'w').close()
+
+
+def _keystone(layout):
+    conf = ['--config-file', configs.conf(layout, 'keystone')]
+    km = [layout.bin('keystone-manage')] + conf
+    run(layout, km + ['db_sync'], 'keystone-manage')
+    for what in ('fernet_setup', 'credential_setup'):
+        run(layout, km + [what, '--keystone-user', 'root',
+                          '--keystone-group', 'root'], 'keystone-manage')
+    url = layout.url('keystone', '/v3')
+    run(layout, km + [
+        'bootstrap', '--bootstrap-password', layout.secret('admin'),
+        '--bootstrap-region-id', REGION,
+        '--bootstrap-admin-url', url, '--bootstrap-internal-url', url,
+        '--bootstrap-public-url', url], 'keystone-manage')
+
+
+def _nova(layout):
+    nm = [layout.bin('nova-manage'), '--config-file',
+          configs.conf(layout, 'nova')]
+    run(layout, nm + ['api_db', 'sync'], 'nova-manage')
+    run(layout, nm + ['cell_v2', 'map_cell0'], 'nova-manage')
+    # 2: a cell with this database and transport already exists.
+    run(layout, nm + ['cell_v2', 'create_cell', '--name', 'cell1'],
+        'nova-manage', ok_codes=(0, 2))
+    run(layout, nm + ['db', 'sync'], 'nova-manage')
+
+
+def _others(layout):
+    run(layout, [layout.bin('neutron-db-manage'),
+                 '--config-file', configs.conf(layout, 'neutron'),
+                 '--config-file', configs.conf(
+                     layout, 'neutron', 'plugins/ml2/ml2_conf.ini'),
+                 'upgrade', 'heads'], 'neutron-db-manage')
+    run(layout, [layout.bin('glance-manage'), '--config-file',
+                 configs.conf(layout, 'glance', 'glance-api.conf'),
+                 'db', 'sync'], 'glance-manage')
+    run(layout, [layout.bin('placement-manage'), '--config-file',
+                 configs.conf(layout, 'placement'), 'db', 'sync'],
+        'placement-manage')
+
+
+def sync_databases(layout):
+    """Keystone first in line: its API is needed soonest."""
+    chains = {'keystone': _keystone, 'nova-db': _nova, 'other-dbs': _others}
+    with concurrent.futures.ThreadPoolExecutor(len(chains)) as pool:
+        futures = [pool.submit(once, layout, name, lambda f=f: f(layout))
+                   for name, f in chains.items()]
+        for future in futures:
+            future.result()
+
+
+def admin_client(layout):
+    return rest.Client(layout.url('keystone', '/v3'), 'admin',
+                       layout.secret('admin')).login()
+
+
+def _find(client, collection, **query):
+    qs = '&'.join('%s=%s' % kv for kv in query.items())
+    return client.identity('GET', '/%s?%s' % (collection, qs))[collection]
+
+
+def _ensure(client, collection, body, **query):
+    found = _find(client, collection, **query)
+    if found:
+        return found[0]['id']
+    key = collection[:-1]
+    return client.identity('POST', '/' + collection, {key: body})[key]['id']
+
+
+def register_catalog(layout):
+    """Service users with the ``service`` role, services and endpoints."""
+    c = admin_client(layout)
+    project = _ensure(c, 'projects', {'name': 'service',
+                                      'domain_id': 'default'},
+                      name='service')
+    roles = [_ensure(c, 'roles', {'name': r}, name=r)
+             for r in ('admin', 'service')]
+    for user in SERVICE_USERS:
+        uid = _ensure(c, 'users', {'name': user, 'domain_id': 'default',
+                                   'password': layout.secret(user)},
+                      name=user)
+        for role in roles:
+            c.identity('PUT', '/projects/%s/users/%s/roles/%s'
+                       % (project, uid, role))
+    for name, stype, port_of, suffix in CATALOG:
+        sid = _ensure(c, 'services', {'name': name, 'type': stype},
+                      type=stype)
+        url = layout.url(port_of, suffix)
+        for interface in ('public', 'internal', 'admin'):
+            _ensure(c, 'endpoints', {'service_id': sid, 'url': url,
+                                     'interface': interface,
+                                     'region_id': REGION},
+                    service_id=sid, interface=interface)
+
+
+def compute_registered(layout):
+    """True once nova-compute has made its node and resource provider.
+
+    Nova's os-hypervisors lists only hosts already mapped to a cell, which
+    is what discover_hosts does next: ask Placement instead.
+    """
+    c = admin_client(layout)
+    found = c.call('GET', c.endpoint('placement')
+                   + '/resource_providers?name=' + COMPUTE_HOST)
+    return bool(found['resource_providers'])
+
+
+def discover_hosts(layout):
+    run(layout, [layout.bin('nova-manage'), '--config-file',
+                 configs.conf(layout, 'nova'), 'cell_v2', 'discover_hosts',
+                 '--verbose'], 'nova-manage')
+
+
+def ensure_flavors(layout):
+    c = admin_client(layout)
+    nova = c.endpoint('compute')
+    have = {f['name'] for f in c.call(
+        'GET', nova + '/flavors?is_public=None')['flavors']}
+    for fid, name, vcpus, ram, disk in FLAVORS:
+        if name not in have:
+            c.call('POST', nova + '/flavors', {'flavor': {
+                'id': fid, 'name': name, 'vcpus': vcpus, 'ram': ram,
+                'disk': disk}})
