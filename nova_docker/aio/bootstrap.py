@@ -103,48 +103,69 @@ def sync_databases(layout):
             future.result()
 
 
-def admin_client(layout):
-    return rest.Client(layout.url('keystone', '/v3'), 'admin',
-                       layout.secret('admin')).login()
+_clients = {}
 
 
-def _find(client, collection, **query):
-    qs = '&'.join('%s=%s' % kv for kv in query.items())
-    return client.identity('GET', '/%s?%s' % (collection, qs))[collection]
+def admin_client(layout, fresh=False):
+    """The admin's client; one login per run (each costs a bcrypt check)."""
+    if fresh or layout.root not in _clients:
+        _clients[layout.root] = rest.Client(
+            layout.url('keystone', '/v3'), 'admin',
+            layout.secret('admin')).login()
+    return _clients[layout.root]
 
 
-def _ensure(client, collection, body, **query):
-    found = _find(client, collection, **query)
-    if found:
-        return found[0]['id']
-    key = collection[:-1]
-    return client.identity('POST', '/' + collection, {key: body})[key]['id']
+class _Identity:
+    """Keystone collections read once; only what is missing is created."""
+
+    def __init__(self, client):
+        self.c = client
+        self.have = {}
+
+    def ensure(self, collection, body, match):
+        if collection not in self.have:
+            self.have[collection] = self.c.identity(
+                'GET', '/' + collection)[collection]
+        for item in self.have[collection]:
+            if all(item.get(k) == v for k, v in match.items()):
+                return item['id']
+        key = collection[:-1]
+        item = self.c.identity('POST', '/' + collection, {key: body})[key]
+        self.have[collection].append(item)
+        return item['id']
 
 
 def register_catalog(layout):
     """Service users with the ``service`` role, services and endpoints."""
-    c = admin_client(layout)
-    project = _ensure(c, 'projects', {'name': 'service',
-                                      'domain_id': 'default'},
-                      name='service')
-    roles = [_ensure(c, 'roles', {'name': r}, name=r)
+    c = admin_client(layout, fresh=True)
+    ks = _Identity(c)
+    project = ks.ensure('projects', {'name': 'service',
+                                     'domain_id': 'default'},
+                        {'name': 'service'})
+    roles = [ks.ensure('roles', {'name': r}, {'name': r})
              for r in ('admin', 'service')]
+    granted = {(a['user']['id'], a['role']['id']) for a in c.identity(
+        'GET', '/role_assignments?scope.project.id=' + project)[
+            'role_assignments']}
     for user in SERVICE_USERS:
-        uid = _ensure(c, 'users', {'name': user, 'domain_id': 'default',
-                                   'password': layout.secret(user)},
-                      name=user)
+        uid = ks.ensure('users', {'name': user, 'domain_id': 'default',
+                                  'password': layout.secret(user)},
+                        {'name': user})
         for role in roles:
-            c.identity('PUT', '/projects/%s/users/%s/roles/%s'
-                       % (project, uid, role))
+            if (uid, role) not in granted:
+                c.identity('PUT', '/projects/%s/users/%s/roles/%s'
+                           % (project, uid, role))
     for name, stype, port_of, suffix in CATALOG:
-        sid = _ensure(c, 'services', {'name': name, 'type': stype},
-                      type=stype)
+        sid = ks.ensure('services', {'name': name, 'type': stype},
+                        {'type': stype})
         url = layout.url(port_of, suffix)
         for interface in ('public', 'internal', 'admin'):
-            _ensure(c, 'endpoints', {'service_id': sid, 'url': url,
-                                     'interface': interface,
-                                     'region_id': REGION},
-                    service_id=sid, interface=interface)
+            ks.ensure('endpoints', {'service_id': sid, 'url': url,
+                                    'interface': interface,
+                                    'region_id': REGION},
+                      {'service_id': sid, 'interface': interface})
+    # Log in again: the token's catalog now holds the new endpoints.
+    admin_client(layout, fresh=True)
 
 
 def compute_registered(layout):

@@ -38,10 +38,10 @@ def up(layout, args):
     # docker import/save needs only the engine: build while the rest starts.
     pool = concurrent.futures.ThreadPoolExecutor(2)
     archive = pool.submit(images.build_archive, layout, busybox)
-    with p.step('MariaDB and RabbitMQ (private instances)'):
-        rabbit = pool.submit(system.start_rabbitmq, layout)
+    # RabbitMQ takes a while to boot and only Nova and Neutron need it.
+    rabbit = pool.submit(system.start_rabbitmq, layout)
+    with p.step('MariaDB (private instance)'):
         system.start_mariadb(layout)
-        rabbit.result()
     with p.step('venv %s (first run: a few minutes of pip)' % layout.venv):
         venv.ensure_services(layout, args.python)
     with p.step('nova-docker into the venv'):
@@ -55,6 +55,8 @@ def up(layout, args):
     with p.step('Keystone'):
         cloud.start_api(layout, 'keystone')
         cloud.wait_api(layout, 'keystone')
+    with p.step('RabbitMQ (private instance)'):
+        rabbit.result()
     apis = [a[0] for a in cloud.APIS[1:]]
     for name in apis:
         cloud.start_api(layout, name)
@@ -99,9 +101,10 @@ def _quiet(func, *args):
 
 
 def down(layout, args):
-    for name in reversed(cloud.ALL):
-        pid = services.stop(layout, name)
-        if pid:
+    # OpenStack first, then what it stands on.
+    for group in (cloud.NOVA_DAEMONS + tuple(a[0] for a in cloud.APIS),
+                  cloud.BACKING):
+        for name, pid in services.stop(layout, group).items():
             print('stopped %-15s (pid %d)' % (name, pid))
     print('all services this all-in-one started are stopped; containers of '
           'servers are left as they are')

@@ -51,23 +51,28 @@ def start(layout, name, argv, env=None, cwd=None):
     return proc.pid
 
 
-def stop(layout, name, timeout=20):
-    """Stop the service ``up`` started (its whole process group)."""
-    pidfile = layout.pidfile(name)
-    pid = read_pid(pidfile)
-    if pid:
+def stop(layout, names, timeout=15):
+    """Stop the services ``up`` started (each one's whole process group),
+    all at once: {name: pid} of those that were running."""
+    pids = {name: read_pid(layout.pidfile(name)) for name in names}
+    pids = {name: pid for name, pid in pids.items() if pid}
+    for pid in pids.values():
         _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _start_time(pid) and time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+            _start_time(pid) for pid in pids.values()):
+        for pid in pids.values():
             _reap(pid)
-            time.sleep(0.1)
+        time.sleep(0.1)
+    for pid in pids.values():
         if _start_time(pid):
             _signal_group(pid, signal.SIGKILL)
-    try:
-        os.unlink(pidfile)
-    except FileNotFoundError:
-        pass
-    return pid
+    for name in names:
+        try:
+            os.unlink(layout.pidfile(name))
+        except FileNotFoundError:
+            pass
+    return pids
 
 
 def _signal_group(pid, sig):
