@@ -7,6 +7,9 @@
 #   functional  the driver against the real engine
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
+#   e2e         the real `openstack` CLI against the all-in-one cloud
+#               (nova-docker-aio up; brought down again unless it was
+#               already running)
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
@@ -17,7 +20,7 @@ VENV=${VENV:-$ROOT/.venv}
 LOGS=$ROOT/.test-logs
 IMAGES=$ROOT/.test-images
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api pep8)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api e2e pep8)
 mkdir -p "$LOGS"
 STARTED=$(date +%s)
 
@@ -112,6 +115,19 @@ stestr_run() {  # test path, then extra stestr arguments
   return $rc
 }
 
+# The all-in-one from this tree (python3 -m: it needs no venv to start).
+# One that already runs (a developer's) is used and left running; one this
+# run brings up is brought down again.
+AIO_STATE=${NOVA_DOCKER_AIO_STATE:-/var/lib/nova-docker-aio}
+e2e_suite() {
+  local aio=(python3 -m nova_docker.aio --state-dir "$AIO_STATE") ours=1 rc=0
+  "${aio[@]}" status >/dev/null 2>&1 && ours=0
+  "${aio[@]}" up || { "${aio[@]}" down; return 1; }
+  NOVA_DOCKER_AIO_STATE=$AIO_STATE stestr_run tests/e2e --concurrency 2 || rc=$?
+  if [ $ours = 1 ]; then "${aio[@]}" down; fi
+  return $rc
+}
+
 for suite in "${SUITES[@]}"; do
   case $suite in
     unit) run_suite unit stestr_run tests/unit ;;
@@ -122,6 +138,7 @@ for suite in "${SUITES[@]}"; do
       OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api
       OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
       ;;
+    e2e) run_suite e2e e2e_suite ;;
     pep8)
       run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run'
       ;;

@@ -5,7 +5,7 @@ import os
 from nova_docker.aio import bootstrap
 from nova_docker.aio import configs
 from nova_docker.aio import layout as layout_mod
-from nova_docker.aio.progress import wait_for
+from nova_docker.aio.progress import Failed, wait_for
 from nova_docker.aio import rest
 from nova_docker.aio import services
 from nova_docker.aio import system
@@ -30,8 +30,18 @@ def _api(name):
     return next(a for a in APIS if a[0] == name)
 
 
+def check_port_free(layout, name, port):
+    """Fail clearly when something not ours already holds a port."""
+    if not services.read_pid(layout.pidfile(name)) and (
+            layout_mod.port_open(port)):
+        raise Failed('%s: port %d is taken by another process (another '
+                     'cloud?): stop it, or choose other ports with '
+                     'up --port-offset N' % (name, port))
+
+
 def start_api(layout, name):
     _, factory, port_key, workers = _api(name)
+    check_port_free(layout, name, layout.ports[port_key])
     argv = [layout.bin('gunicorn'),
             '--bind', '127.0.0.1:%d' % layout.ports[port_key],
             '--workers', str(workers), '--threads', '4',

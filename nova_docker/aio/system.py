@@ -141,6 +141,11 @@ def start_rabbitmq(layout):
         # Two schedulers are all this host has.
         'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS': '+S 2:2 +A 4',
     }
+    for port in (layout.ports['rabbitmq'], layout.ports['rabbitmq_dist']):
+        if not services.read_pid(layout.pidfile('rabbitmq')) and (
+                layout_mod.port_open(port)):
+            raise Failed('RabbitMQ: port %d is taken by another process: '
+                         'use up --port-offset N' % port)
     pid = services.start(layout, 'rabbitmq', [RABBIT_SERVER], env=env)
     wait_for(lambda: _amqp_ready(layout.ports['rabbitmq']), 90, 'RabbitMQ',
              layout.log('rabbitmq'), alive=lambda: services.read_pid(
