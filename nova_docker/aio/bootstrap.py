@@ -9,7 +9,7 @@ import os
 import subprocess
 
 from nova_docker.aio import configs
-from nova_docker.aio.layout import COMPUTE_HOST, REGION, SERVICE_USERS
+from nova_docker.aio.layout import REGION, SERVICE_USERS
 from nova_docker.aio.progress import Failed
 from nova_docker.aio import rest
 
@@ -68,23 +68,43 @@ def _keystone(layout):
         '--bootstrap-public-url', url], 'keystone-manage')
 
 
-def _nova(layout):
-    nm = [layout.bin('nova-manage'), '--config-file',
-          configs.conf(layout, 'nova')]
+def _nova_manage(layout, *conf_files):
+    argv = [layout.bin('nova-manage')]
+    for name in ('nova.conf',) + conf_files:
+        argv += ['--config-file', configs.conf(layout, 'nova', name)]
+    return argv
+
+
+def _nova_api(layout):
+    nm = _nova_manage(layout)
     run(layout, nm + ['api_db', 'sync'], 'nova-manage')
     run(layout, nm + ['cell_v2', 'map_cell0'], 'nova-manage')
     # 2: a cell with this database and transport already exists.
     run(layout, nm + ['cell_v2', 'create_cell', '--name', 'cell1'],
         'nova-manage', ok_codes=(0, 2))
-    run(layout, nm + ['db', 'sync'], 'nova-manage')
 
 
-def _others(layout):
+# Both cell databases at once, and beside the API database: each
+# nova-manage run would otherwise wait for the one before it.
+def _nova_cell1(layout):
+    run(layout, _nova_manage(layout) + ['db', 'sync', '--local_cell'],
+        'nova-manage-cell1')
+
+
+def _nova_cell0(layout):
+    run(layout, _nova_manage(layout, 'nova-cell0.conf') + [
+        'db', 'sync', '--local_cell'], 'nova-manage-cell0')
+
+
+def _neutron(layout):
     run(layout, [layout.bin('neutron-db-manage'),
                  '--config-file', configs.conf(layout, 'neutron'),
                  '--config-file', configs.conf(
                      layout, 'neutron', 'plugins/ml2/ml2_conf.ini'),
                  'upgrade', 'heads'], 'neutron-db-manage')
+
+
+def _glance_placement(layout):
     run(layout, [layout.bin('glance-manage'), '--config-file',
                  configs.conf(layout, 'glance', 'glance-api.conf'),
                  'db', 'sync'], 'glance-manage')
@@ -95,8 +115,10 @@ def _others(layout):
 
 def sync_databases(layout):
     """Keystone first in line: its API is needed soonest."""
-    chains = {'keystone': _keystone, 'nova-db': _nova, 'other-dbs': _others}
-    with concurrent.futures.ThreadPoolExecutor(len(chains)) as pool:
+    chains = {'keystone': _keystone, 'nova-api-db': _nova_api,
+              'nova-cell1-db': _nova_cell1, 'nova-cell0-db': _nova_cell0,
+              'neutron-db': _neutron, 'glance-placement-db': _glance_placement}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(once, layout, name, lambda f=f: f(layout))
                    for name, f in chains.items()]
         for future in futures:
@@ -176,7 +198,7 @@ def compute_registered(layout):
     """
     c = admin_client(layout)
     found = c.call('GET', c.endpoint('placement')
-                   + '/resource_providers?name=' + COMPUTE_HOST)
+                   + '/resource_providers?name=' + layout.compute_host)
     return bool(found['resource_providers'])
 
 

@@ -19,6 +19,7 @@ from nova_docker.aio import layout as layout_mod
 from nova_docker.aio.progress import Failed, Progress, wait_for
 from nova_docker.aio import services
 from nova_docker.aio import system
+from nova_docker.aio import tempest
 from nova_docker.aio import venv
 
 
@@ -49,8 +50,11 @@ def up(layout, args):
     with p.step('configuration in ' + layout.etc):
         configs.write_all(layout)
     with p.step('databases'):
-        system.create_databases(layout, ('nova_api', 'nova', 'nova_cell0',
-                                         'neutron'))
+        # All on MariaDB: even Keystone's token requests write, and SQLite
+        # answers "database is locked" to a second writer.
+        system.create_databases(layout, (
+            'keystone', 'glance', 'placement', 'nova_api', 'nova',
+            'nova_cell0', 'neutron'))
         bootstrap.sync_databases(layout)
     with p.step('Keystone'):
         cloud.start_api(layout, 'keystone')
@@ -68,10 +72,9 @@ def up(layout, args):
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
     with p.step('nova-compute registers with the Docker driver'):
-        wait_for(lambda: _quiet(bootstrap.compute_registered, layout), 120,
+        wait_for(lambda: _quiet(bootstrap.compute_registered, layout), 180,
                  'nova-compute', layout.log('nova-compute'),
-                 alive=lambda: services.read_pid(
-                     layout.pidfile('nova-compute')))
+                 alive=lambda: _nova_daemons_alive(layout))
     with p.step('cell mapping of the compute host'):
         bootstrap.once(layout, 'discover-hosts',
                        lambda: bootstrap.discover_hosts(layout))
@@ -91,6 +94,13 @@ def up(layout, args):
           '--flavor m1.tiny --nic none --wait demo\n'
           '  openstack console log show demo' % openrc)
     return 0
+
+
+def _nova_daemons_alive(layout):
+    for name in cloud.NOVA_DAEMONS:
+        if not services.read_pid(layout.pidfile(name)):
+            raise Failed('%s exited' % name, layout.log(name))
+    return True
 
 
 def _quiet(func, *args):
@@ -141,6 +151,10 @@ def logs(layout, args):
     return subprocess.call(argv)
 
 
+def run_tempest(layout, args):
+    return tempest.run(layout, args.python, args.regex, args.concurrency)
+
+
 def parser():
     ap = argparse.ArgumentParser(
         prog='nova-docker-aio',
@@ -158,6 +172,11 @@ def parser():
                       help='add this to every port (remembered)')
     p_up.add_argument('--python', default='/usr/bin/python3',
                       help='interpreter for the venv (default %(default)s)')
+    p_tempest = sub.add_parser('tempest', help='run tempest against the '
+                                               'running all-in-one')
+    p_tempest.add_argument('--regex', default=tempest.DEFAULT_REGEX)
+    p_tempest.add_argument('--concurrency', type=int, default=2)
+    p_tempest.add_argument('--python', default='/usr/bin/python3')
     sub.add_parser('down', help='stop what up started')
     sub.add_parser('status', help='health and memory of every service')
     p_logs = sub.add_parser('logs', help='list the logs, or show one')
@@ -175,7 +194,8 @@ def main(argv=None):
         return 1
     layout = layout_mod.Layout(args.state_dir,
                                getattr(args, 'port_offset', None))
-    command = {'up': up, 'down': down, 'status': status, 'logs': logs}
+    command = {'up': up, 'down': down, 'status': status, 'logs': logs,
+               'tempest': run_tempest}
     try:
         return command[args.command](layout, args)
     except Failed as e:

@@ -7,7 +7,7 @@ files always match the state directory they live in.
 import os
 import shutil
 
-from nova_docker.aio.layout import COMPUTE_HOST, REGION
+from nova_docker.aio.layout import REGION
 
 
 def render(sections):
@@ -50,7 +50,7 @@ def _authtoken(layout, user):
 def keystone(layout):
     keys = layout.path('keystone')
     return {
-        'database': {'connection': layout.sqlite_url('keystone')},
+        'database': {'connection': layout.db_url('keystone')},
         'token': {'provider': 'fernet'},
         'fernet_tokens': {'key_repository': os.path.join(keys, 'fernet')},
         'credential': {'key_repository': os.path.join(keys, 'credential')},
@@ -70,7 +70,7 @@ def glance(layout):
             'filesystem_store_datadir': os.path.join(store, 'staging')},
         'os_glance_tasks_store': {
             'filesystem_store_datadir': os.path.join(store, 'tasks')},
-        'database': {'connection': layout.sqlite_url('glance')},
+        'database': {'connection': layout.db_url('glance')},
         'keystone_authtoken': _authtoken(layout, 'glance'),
         'paste_deploy': {'flavor': 'keystone'},
         'oslo_concurrency': {'lock_path': os.path.join(store, 'lock')},
@@ -79,7 +79,7 @@ def glance(layout):
 
 def placement(layout):
     return {
-        'placement_database': {'connection': layout.sqlite_url('placement')},
+        'placement_database': {'connection': layout.db_url('placement')},
         'api': {'auth_strategy': 'keystone'},
         'keystone_authtoken': _authtoken(layout, 'placement'),
     }
@@ -89,7 +89,7 @@ def nova(layout):
     state = layout.path('nova')
     return {
         'DEFAULT': {
-            'host': COMPUTE_HOST,
+            'host': layout.compute_host,
             'my_ip': '127.0.0.1',
             'compute_driver': 'novadocker.DockerDriver',
             # Nova keeps the compute node's uuid in <state_path>/compute_id:
@@ -163,6 +163,9 @@ def write_all(layout):
     _write(os.path.join(etc, 'placement', 'placement.conf'),
            placement(layout))
     _write(os.path.join(etc, 'nova', 'nova.conf'), nova(layout))
+    # For nova-manage only: syncs the cell0 database in its own process.
+    _write(os.path.join(etc, 'nova', 'nova-cell0.conf'),
+           {'database': {'connection': layout.db_url('nova_cell0')}})
     _write(os.path.join(etc, 'neutron', 'neutron.conf'), neutron(layout))
     _write(os.path.join(etc, 'neutron', 'plugins', 'ml2', 'ml2_conf.ini'),
            ml2(layout))

@@ -2,6 +2,7 @@
 secrets that must stay the same across runs (so that ``up`` is re-runnable).
 """
 
+import hashlib
 import json
 import os
 import secrets
@@ -10,7 +11,9 @@ import socket
 DEFAULT_STATE_DIR = '/var/lib/nova-docker-aio'
 REGION = 'RegionOne'
 # The compute host name: fixed, so that containers, the compute service and
-# the node keep their names whatever the machine is called.
+# the node keep their names whatever the machine is called. A second
+# all-in-one on the same engine (another state directory) gets its own,
+# or its nova-compute would find the first one's containers as its own.
 COMPUTE_HOST = 'nova-docker-aio'
 SERVICE_USERS = ('nova', 'glance', 'placement', 'neutron')
 
@@ -64,12 +67,13 @@ class Layout:
         return ('mysql+pymysql://aio:%s@localhost/%s?unix_socket=%s'
                 '&charset=utf8' % (self.secret('db'), name, self.db_socket))
 
-    def sqlite_url(self, name):
-        return 'sqlite:///' + self.path('data', name + '.db')
-
     @property
     def transport_url(self):
         return 'rabbit://guest:guest@127.0.0.1:%d/' % self.ports['rabbitmq']
+
+    @property
+    def compute_host(self):
+        return self.settings['compute_host']
 
     def secret(self, name):
         return self.settings['secrets'][name]
@@ -86,6 +90,11 @@ class Layout:
             settings = {'port_offset': 0, 'secrets': {}}
         if port_offset is not None:
             settings['port_offset'] = port_offset
+        if 'compute_host' not in settings:
+            settings['compute_host'] = COMPUTE_HOST
+            if self.root != DEFAULT_STATE_DIR:
+                settings['compute_host'] += '-' + hashlib.sha256(
+                    self.root.encode()).hexdigest()[:6]
         names = ('admin', 'db') + SERVICE_USERS
         for name in names:
             settings['secrets'].setdefault(name, secrets.token_hex(12))

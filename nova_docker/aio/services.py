@@ -12,12 +12,14 @@ import time
 
 
 def _start_time(pid):
+    """When ``pid`` started, or None if it is gone (or a zombie)."""
     try:
         with open('/proc/%d/stat' % pid) as f:
-            # Field 22, counted after the parenthesised command name.
-            return f.read().rsplit(')', 1)[1].split()[19]
-    except (OSError, IndexError):
+            # Fields 3 and 22, counted after the parenthesised name.
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
         return None
+    return None if fields[0] in ('Z', 'X') else fields[19]
 
 
 def read_pid(pidfile):
