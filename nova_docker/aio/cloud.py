@@ -46,6 +46,10 @@ def start_api(layout, name):
             '--bind', '127.0.0.1:%d' % layout.ports[port_key],
             '--workers', str(workers), '--threads', '4',
             '--timeout', '300', '--graceful-timeout', '5',
+            # No keep-alive: a client reusing a pooled connection just as
+            # gunicorn closes it idle gets "connection reset" (seen as a
+            # Placement ConnectFailure that put a deleted server in ERROR).
+            '--keep-alive', '0',
             '--name', 'aio-' + name,
             'nova_docker.aio.wsgi:%s()' % factory]
     if workers > 1:
