@@ -6,6 +6,7 @@ root filesystem made from Debian's static busybox, and Glance holds the
 output of ``docker save`` with container_format=docker.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -17,9 +18,12 @@ from nova_docker.aio.progress import Failed
 
 IMAGE_TAG = 'nova-docker-aio/busybox:latest'
 GLANCE_NAME = 'busybox'
+# A few lines on the console: tempest checks that a console log can be
+# longer than three lines.
 WORKLOAD = ('echo "nova-docker-aio: hello from $(hostname)"; '
+            'echo "started $(date -u)"; uname -a; id; '
             'exec sleep 2147483647')
-APPLETS = ('sh', 'cat', 'echo', 'env', 'hostname', 'id', 'ip', 'ls',
+APPLETS = ('sh', 'cat', 'date', 'echo', 'env', 'hostname', 'id', 'ip', 'ls',
            'mkdir', 'ps', 'rm', 'sleep', 'tail', 'true', 'false', 'uname',
            'wc', 'grep', 'kill')
 
@@ -45,7 +49,9 @@ def _rootfs_tar(busybox, path):
 
 def build_archive(layout, busybox):
     """The ``docker save`` archive of the image; built once."""
-    out = layout.path('images', 'busybox.tar')
+    # Named after the workload: a changed workload is a new archive.
+    out = layout.path('images', 'busybox-%s.tar' % hashlib.sha256(
+        WORKLOAD.encode()).hexdigest()[:8])
     if os.path.exists(out):
         return out
     os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -68,11 +74,14 @@ def build_archive(layout, busybox):
 
 def ensure_glance_image(client, archive, name=GLANCE_NAME):
     glance = client.endpoint('image')
+    with open(archive, 'rb') as f:
+        md5 = hashlib.file_digest(f, 'md5').hexdigest()
     for image in client.call('GET', glance + '/v2/images?name=' + name)[
             'images']:
-        if image['status'] == 'active':
+        if image['status'] == 'active' and image['checksum'] == md5:
             return image['id']
-        # An upload that died half-way: start again.
+        # An upload that died half-way, or an older archive: replace it
+        # (servers booted from it keep running).
         client.call('DELETE', glance + '/v2/images/' + image['id'])
     image = client.call('POST', glance + '/v2/images', {
         'name': name, 'container_format': 'docker', 'disk_format': 'raw',
