@@ -199,7 +199,17 @@ def compute_registered(layout):
     c = admin_client(layout)
     found = c.call('GET', c.endpoint('placement')
                    + '/resource_providers?name=' + layout.compute_host)
-    return bool(found['resource_providers'])
+    return bool(found['resource_providers']) and nova_daemons_up(layout)
+
+
+def nova_daemons_up(layout):
+    """Nova sees fresh heartbeats of conductor, scheduler and compute (on a
+    re-run, the records of the last run are there but stale: down)."""
+    c = admin_client(layout)
+    listed = c.call('GET', c.endpoint('compute') + '/os-services?host='
+                    + layout.compute_host)['services']
+    up = {s['binary'] for s in listed if s['state'] == 'up'}
+    return up >= {'nova-conductor', 'nova-scheduler', 'nova-compute'}
 
 
 def discover_hosts(layout):

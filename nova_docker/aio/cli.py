@@ -71,7 +71,7 @@ def up(layout, args):
             cloud.wait_api(layout, name)
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
-    with p.step('nova-compute registers with the Docker driver'):
+    with p.step('Nova daemons report; nova-compute registers its node'):
         wait_for(lambda: _quiet(bootstrap.compute_registered, layout), 180,
                  'nova-compute', layout.log('nova-compute'),
                  alive=lambda: _nova_daemons_alive(layout))
