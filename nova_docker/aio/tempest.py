@@ -131,9 +131,13 @@ def run(layout, python, regex=DEFAULT_REGEX, concurrency=2):
     ensure_installed(layout, python)
     tempest = os.path.join(_venv(layout), 'bin', 'tempest')
     if not os.path.exists(os.path.join(workspace, '.stestr.conf')):
-        if subprocess.call([tempest, 'init', workspace],
-                           stdout=subprocess.DEVNULL):
-            raise Failed('tempest init failed')
+        # Workspaces are registered by name: one per all-in-one.
+        log = layout.log('tempest-init')
+        with open(log, 'ab') as out:
+            if subprocess.call([tempest, 'init', '--name',
+                                layout.compute_host, workspace],
+                               stdout=out, stderr=out):
+                raise Failed('tempest init failed', log)
     conf = os.path.join(workspace, 'etc', 'tempest.conf')
     with open(conf, 'w') as f:
         f.write(configs.render(config(layout,
