@@ -140,8 +140,10 @@ def start_rabbitmq(layout):
         'RABBITMQ_ENABLED_PLUGINS_FILE': plugins,
         'RABBITMQ_CONFIG_FILE': os.path.join(base, 'rabbitmq'),
         'RABBITMQ_PID_FILE': os.path.join(base, 'rabbitmq.pid'),
-        # Two schedulers are all this host has.
-        'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS': '+S 2:2 +A 4',
+        # Two schedulers are all this host has. epmd is already running
+        # (ours or shared): the broker must not daemonise one of its own,
+        # which ``down`` could not find.
+        'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS': '+S 2:2 +A 4 -start_epmd false',
     }
     for port in (layout.ports['rabbitmq'], layout.ports['rabbitmq_dist']):
         if not services.read_pid(layout.pidfile('rabbitmq')) and (
