@@ -10,6 +10,11 @@
 #               fixtures) in both concurrency modes: eventlet and threading
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
+#   e2e         the real `openstack` CLI against the all-in-one cloud
+#               (nova-docker-aio up; brought down again unless it was
+#               already running)
+#   tempest     tempest 47's tempest.api.compute.servers against the
+#               all-in-one (about 8-13 minutes on two cores)
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
@@ -20,7 +25,7 @@ VENV=${VENV:-$ROOT/.venv}
 LOGS=$ROOT/.test-logs
 IMAGES=$ROOT/.test-images
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8 e2e tempest)
 mkdir -p "$LOGS"
 STARTED=$(date +%s)
 
@@ -157,6 +162,19 @@ stestr_run() {  # test path, then extra stestr arguments
   return $rc
 }
 
+# The all-in-one from this tree (python3 -m: it needs no venv to start).
+# One that already runs (a developer's) is used and left running; one this
+# run brings up is brought down again.
+AIO_STATE=${NOVA_DOCKER_AIO_STATE:-/var/lib/nova-docker-aio}
+with_aio() {  # run a command against the all-in-one
+  local aio=(python3 -m nova_docker.aio --state-dir "$AIO_STATE") ours=1 rc=0
+  "${aio[@]}" status >/dev/null 2>&1 && ours=0
+  "${aio[@]}" up || { "${aio[@]}" down; return 1; }
+  NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@" || rc=$?
+  if [ $ours = 1 ]; then "${aio[@]}" down; fi
+  return $rc
+}
+
 for suite in "${SUITES[@]}"; do
   case $suite in
     unit) run_suite unit stestr_run tests/unit ;;
@@ -167,6 +185,11 @@ for suite in "${SUITES[@]}"; do
       # default) and native threads (nova-compute's default in Nova 34).
       OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api
       OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
+      ;;
+    e2e) run_suite e2e with_aio stestr_run tests/e2e --concurrency 2 ;;
+    tempest)
+      run_suite tempest with_aio python3 -m nova_docker.aio \
+        --state-dir "$AIO_STATE" tempest
       ;;
     pep8)
       run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run && shellcheck -x devstack/*.sh devstack/settings devstack/lib/* tests/devstack/*.sh'

@@ -1,0 +1,143 @@
+"""Boot speed through the whole cloud, next to raw Docker SDK calls.
+
+Against a running all-in-one (``nova-docker-aio up``), in one run:
+  api-serial     N servers one after another: POST /servers -> ACTIVE
+  api-parallel   N servers requested at once -> all ACTIVE
+  sdk-serial     N containers: docker SDK create + start, one by one
+  sdk-parallel   N containers created and started at once
+Every server and container it makes is deleted at the end.
+
+Run with the all-in-one's venv (it has the docker SDK):
+  /var/lib/nova-docker-aio/venv/bin/python benchmarks/aio_boot.py [-n 15]
+"""
+
+import argparse
+import concurrent.futures
+import os
+import statistics
+import sys
+import time
+import uuid
+
+import docker
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+from nova_docker.aio import bootstrap  # noqa: E402
+from nova_docker.aio import images  # noqa: E402
+from nova_docker.aio import layout as layout_mod  # noqa: E402
+
+NONE_NETWORK = {'OpenStack-API-Version': 'compute 2.37'}
+LABEL = 'org.openstack.nova-docker.benchmark'
+
+
+class Cloud:
+    def __init__(self, state_dir):
+        self.layout = layout_mod.Layout(state_dir)
+        self.client = bootstrap.admin_client(self.layout)
+        self.nova = self.client.endpoint('compute')
+        self.image = self._image_id()
+
+    def _image_id(self):
+        glance = self.client.endpoint('image')
+        found = self.client.call('GET', glance + '/v2/images?name='
+                                 + images.GLANCE_NAME)['images']
+        return found[0]['id']
+
+    def create(self, name):
+        body = {'server': {'name': name, 'imageRef': self.image,
+                           'flavorRef': '1', 'networks': 'none'}}
+        return self.client.call('POST', self.nova + '/servers', body,
+                                headers=NONE_NETWORK)['server']['id']
+
+    def wait_active(self, sid, timeout=300):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            server = self.client.call('GET', self.nova + '/servers/' + sid)
+            status = server['server']['status']
+            if status == 'ACTIVE':
+                return
+            if status == 'ERROR':
+                raise RuntimeError('server %s: %s' % (
+                    sid, server['server'].get('fault')))
+            time.sleep(0.1)
+        raise RuntimeError('server %s not ACTIVE after %ds' % (sid, timeout))
+
+    def boot(self, name):
+        t0 = time.monotonic()
+        sid = self.create(name)
+        self.wait_active(sid)
+        return sid, time.monotonic() - t0
+
+    def delete(self, sid):
+        self.client.call('DELETE', self.nova + '/servers/' + sid)
+
+
+def sdk_boot(engine, tag, name):
+    t0 = time.monotonic()
+    container = engine.containers.create(
+        images.IMAGE_TAG, name=name, labels={LABEL: tag}, init=True,
+        network_mode='none', mem_limit='512m', detach=True)
+    container.start()
+    return container, time.monotonic() - t0
+
+
+def summary(label, times, wall=None):
+    line = '%-13s n=%-3d median %6.2fs  min %6.2fs  max %6.2fs' % (
+        label, len(times), statistics.median(times), min(times), max(times))
+    if wall is not None:
+        line += '  all done after %6.2fs' % wall
+    print(line, flush=True)
+
+
+def parallel(func, names):
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        results = list(pool.map(func, names))
+    return results, time.monotonic() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('-n', type=int, default=15)
+    ap.add_argument('--state-dir', default=os.environ.get(
+        'NOVA_DOCKER_AIO_STATE', layout_mod.DEFAULT_STATE_DIR))
+    args = ap.parse_args()
+    cloud = Cloud(args.state_dir)
+    engine = docker.from_env()
+    tag = uuid.uuid4().hex[:8]
+    servers, containers = [], []
+    print('%d boots each; image %s, flavor m1.tiny, no network' % (
+        args.n, images.IMAGE_TAG))
+    try:
+        times = []
+        for i in range(args.n):
+            sid, took = cloud.boot('bench-%s-s%d' % (tag, i))
+            servers.append(sid)
+            times.append(took)
+        summary('api-serial', times)
+        results, wall = parallel(cloud.boot, ['bench-%s-p%d' % (tag, i)
+                                              for i in range(args.n)])
+        servers.extend(sid for sid, _ in results)
+        summary('api-parallel', [t for _, t in results], wall)
+
+        times = []
+        for i in range(args.n):
+            c, took = sdk_boot(engine, tag, 'bench-%s-ds%d' % (tag, i))
+            containers.append(c)
+            times.append(took)
+        summary('sdk-serial', times)
+        results, wall = parallel(
+            lambda name: sdk_boot(engine, tag, name),
+            ['bench-%s-dp%d' % (tag, i) for i in range(args.n)])
+        containers.extend(c for c, _ in results)
+        summary('sdk-parallel', [t for _, t in results], wall)
+    finally:
+        for sid in servers:
+            cloud.delete(sid)
+        for c in containers:
+            c.remove(force=True)
+
+
+if __name__ == '__main__':
+    main()

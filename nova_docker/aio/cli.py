@@ -1,0 +1,207 @@
+"""nova-docker-aio up|down|status|logs: the all-in-one cloud.
+
+Run as root on Debian 12: ``python3 -m nova_docker.aio up`` from a checkout
+(standard library only until the venv exists), or ``nova-docker-aio`` once
+installed.
+"""
+
+import argparse
+import concurrent.futures
+import os
+import subprocess
+import sys
+
+from nova_docker.aio import bootstrap
+from nova_docker.aio import cloud
+from nova_docker.aio import configs
+from nova_docker.aio import images
+from nova_docker.aio import layout as layout_mod
+from nova_docker.aio.progress import Failed, Progress, wait_for
+from nova_docker.aio import services
+from nova_docker.aio import system
+from nova_docker.aio import tempest
+from nova_docker.aio import venv
+
+
+def up(layout, args):
+    p = Progress()
+    layout.ensure_dirs()
+    layout.save_settings()
+    p.say('state directory %s (logs in %s)' % (layout.root, layout.logs))
+    missing = system.missing_packages(args.python)
+    if missing:
+        with p.step('installing Debian packages: ' + ' '.join(missing)):
+            system.install_packages(missing, layout.log('apt'))
+    with p.step('Docker engine'):
+        if system.ensure_docker(layout):
+            p.out.write('(started dockerd) ')
+    busybox = system.find_busybox()
+    # docker import/save needs only the engine: build while the rest starts.
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    archive = pool.submit(images.build_archive, layout, busybox)
+    # RabbitMQ takes a while to boot and only Nova and Neutron need it.
+    rabbit = pool.submit(system.start_rabbitmq, layout)
+    with p.step('MariaDB (private instance)'):
+        system.start_mariadb(layout)
+    with p.step('venv %s (first run: a few minutes of pip)' % layout.venv):
+        venv.ensure_services(layout, args.python)
+    with p.step('nova-docker into the venv'):
+        venv.ensure_project(layout)
+    with p.step('configuration in ' + layout.etc):
+        configs.write_all(layout)
+    with p.step('databases'):
+        # All on MariaDB: even Keystone's token requests write, and SQLite
+        # answers "database is locked" to a second writer.
+        system.create_databases(layout, (
+            'keystone', 'glance', 'placement', 'nova_api', 'nova',
+            'nova_cell0', 'neutron'))
+        bootstrap.sync_databases(layout)
+    with p.step('Keystone'):
+        cloud.start_api(layout, 'keystone')
+        cloud.wait_api(layout, 'keystone')
+    with p.step('RabbitMQ (private instance)'):
+        rabbit.result()
+    apis = [a[0] for a in cloud.APIS[1:]]
+    for name in apis:
+        cloud.start_api(layout, name)
+    with p.step('service users and catalog'):
+        bootstrap.register_catalog(layout)
+    for name in apis:
+        with p.step(name):
+            cloud.wait_api(layout, name)
+    for name in cloud.NOVA_DAEMONS:
+        cloud.start_nova_daemon(layout, name)
+    with p.step('Nova daemons report; nova-compute registers its node'):
+        wait_for(lambda: _quiet(bootstrap.compute_registered, layout), 180,
+                 'nova-compute', layout.log('nova-compute'),
+                 alive=lambda: _nova_daemons_alive(layout))
+    with p.step('cell mapping of the compute host'):
+        bootstrap.once(layout, 'discover-hosts',
+                       lambda: bootstrap.discover_hosts(layout))
+    with p.step('flavors'):
+        bootstrap.ensure_flavors(layout)
+    with p.step('image busybox (built locally, docker save into Glance)'):
+        images.ensure_glance_image(bootstrap.admin_client(layout),
+                                   archive.result())
+    pool.shutdown()
+    openrc = layout.path('openrc')
+    with open(openrc, 'w') as f:
+        f.write(layout.openrc())
+    os.chmod(openrc, 0o600)
+    p.say('ready. Credentials: source %s' % openrc)
+    print(layout.openrc(), end='')
+    print('\nTry:\n  source %s\n  openstack server create --image busybox '
+          '--flavor m1.tiny --nic none --wait demo\n'
+          '  openstack console log show demo' % openrc)
+    return 0
+
+
+def _nova_daemons_alive(layout):
+    for name in cloud.NOVA_DAEMONS:
+        if not services.read_pid(layout.pidfile(name)):
+            raise Failed('%s exited' % name, layout.log(name))
+    return True
+
+
+def _quiet(func, *args):
+    try:
+        return func(*args)
+    except Exception:  # noqa: B902 - polled until it works or times out
+        return False
+
+
+def down(layout, args):
+    # OpenStack first, then what it stands on.
+    for group in (cloud.NOVA_DAEMONS + tuple(a[0] for a in cloud.APIS),
+                  cloud.BACKING):
+        for name, pid in services.stop(layout, group).items():
+            print('stopped %-15s (pid %d)' % (name, pid))
+    print('all services this all-in-one started are stopped; containers of '
+          'servers are left as they are')
+    return 0
+
+
+def status(layout, args):
+    health = cloud.health(layout)
+    total = 0
+    row = '%-15s %-8s %-7s %8s  %s'
+    print(row % ('service', 'pid', 'health', 'RSS MiB', 'detail'))
+    for name, (pid, ok, detail) in health.items():
+        rss = services.group_rss_kib(pid) if pid else 0
+        total += rss
+        print(row % (
+            name, pid or '-', 'ok' if ok else 'DOWN',
+            '%.0f' % (rss / 1024) if pid else '-', detail))
+    print('total RSS of the services up started: %.0f MiB' % (total / 1024))
+    return 0 if all(ok for _, ok, _ in health.values()) else 1
+
+
+def logs(layout, args):
+    if not args.service:
+        for name in sorted(os.listdir(layout.logs)):
+            path = os.path.join(layout.logs, name)
+            print('%8d KiB  %s' % (os.path.getsize(path) // 1024, path))
+        return 0
+    path = layout.log(args.service)
+    if not os.path.exists(path):
+        print('no log %s' % path, file=sys.stderr)
+        return 1
+    follow = ['-F'] if args.follow else []
+    argv = ['tail', '-n', str(args.lines)] + follow + [path]
+    return subprocess.call(argv)
+
+
+def run_tempest(layout, args):
+    return tempest.run(layout, args.python, args.regex, args.concurrency)
+
+
+def parser():
+    ap = argparse.ArgumentParser(
+        prog='nova-docker-aio',
+        description='An all-in-one OpenStack cloud with the nova-docker '
+                    'driver: Keystone, Glance, Placement, Nova, Neutron on '
+                    '127.0.0.1.')
+    ap.add_argument('--state-dir', default=os.environ.get(
+        'NOVA_DOCKER_AIO_STATE', layout_mod.DEFAULT_STATE_DIR),
+        help='where the venv, configs, data, logs and pid files live '
+             '(default %(default)s)')
+    sub = ap.add_subparsers(dest='command', required=True)
+    p_up = sub.add_parser('up', help='install what is missing and start '
+                                     'everything (safe to re-run)')
+    p_up.add_argument('--port-offset', type=int, default=None,
+                      help='add this to every port (remembered)')
+    p_up.add_argument('--python', default='/usr/bin/python3',
+                      help='interpreter for the venv (default %(default)s)')
+    p_tempest = sub.add_parser('tempest', help='run tempest against the '
+                                               'running all-in-one')
+    p_tempest.add_argument('--regex', default=tempest.DEFAULT_REGEX)
+    p_tempest.add_argument('--concurrency', type=int, default=2)
+    p_tempest.add_argument('--python', default='/usr/bin/python3')
+    sub.add_parser('down', help='stop what up started')
+    sub.add_parser('status', help='health and memory of every service')
+    p_logs = sub.add_parser('logs', help='list the logs, or show one')
+    p_logs.add_argument('service', nargs='?')
+    p_logs.add_argument('-n', '--lines', type=int, default=50)
+    p_logs.add_argument('-f', '--follow', action='store_true')
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if os.geteuid() != 0:
+        print('nova-docker-aio runs as root (it installs packages, runs the '
+              'Docker engine and MariaDB)', file=sys.stderr)
+        return 1
+    layout = layout_mod.Layout(args.state_dir,
+                               getattr(args, 'port_offset', None))
+    command = {'up': up, 'down': down, 'status': status, 'logs': logs,
+               'tempest': run_tempest}
+    try:
+        return command[args.command](layout, args)
+    except Failed as e:
+        print('\nFAILED: %s' % e.what, file=sys.stderr)
+        if e.log:
+            print('read the log: %s' % e.log, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,115 @@
+"""The OpenStack services: how each one starts and how to tell it is up."""
+
+import os
+
+from nova_docker.aio import bootstrap
+from nova_docker.aio import configs
+from nova_docker.aio import layout as layout_mod
+from nova_docker.aio.progress import Failed, wait_for
+from nova_docker.aio import rest
+from nova_docker.aio import services
+from nova_docker.aio import system
+
+# name, WSGI factory in nova_docker.aio.wsgi, port key, gunicorn workers.
+# Keystone checks every token of every call: a second worker keeps it from
+# being the bottleneck on two cores.
+APIS = (
+    ('keystone', 'keystone', 'keystone', 2),
+    ('glance-api', 'glance', 'glance', 1),
+    ('placement-api', 'placement', 'placement', 1),
+    ('neutron-api', 'neutron', 'neutron', 1),
+    ('nova-api', 'nova', 'nova', 1),
+)
+NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler', 'nova-compute')
+BACKING = ('dockerd', 'mariadb', 'epmd', 'rabbitmq')
+# Start order; ``down`` goes the other way.
+ALL = BACKING + tuple(a[0] for a in APIS) + NOVA_DAEMONS
+
+
+def _api(name):
+    return next(a for a in APIS if a[0] == name)
+
+
+def check_port_free(layout, name, port):
+    """Fail clearly when something not ours already holds a port."""
+    if not services.read_pid(layout.pidfile(name)) and (
+            layout_mod.port_open(port)):
+        raise Failed('%s: port %d is taken by another process (another '
+                     'cloud?): stop it, or choose other ports with '
+                     'up --port-offset N' % (name, port))
+
+
+def start_api(layout, name):
+    _, factory, port_key, workers = _api(name)
+    check_port_free(layout, name, layout.ports[port_key])
+    argv = [layout.bin('gunicorn'),
+            '--bind', '127.0.0.1:%d' % layout.ports[port_key],
+            '--workers', str(workers), '--threads', '4',
+            '--timeout', '300', '--graceful-timeout', '5',
+            # No keep-alive: a client reusing a pooled connection just as
+            # gunicorn closes it idle gets "connection reset" (seen as a
+            # Placement ConnectFailure that put a deleted server in ERROR).
+            '--keep-alive', '0',
+            '--name', 'aio-' + name,
+            'nova_docker.aio.wsgi:%s()' % factory]
+    if workers > 1:
+        # Import the application once, then fork: half the start-up CPU.
+        argv.insert(1, '--preload')
+    return services.start(layout, name, argv, env=configs.service_env(layout))
+
+
+def api_healthy(layout, name):
+    status = rest.http_status(layout.url(_api(name)[2], '/'))
+    return status is not None and status < 500
+
+
+def wait_api(layout, name, timeout=120):
+    pid = services.read_pid(layout.pidfile(name))
+    wait_for(lambda: api_healthy(layout, name), timeout, name,
+             layout.log(name), alive=lambda: services.read_pid(
+                 layout.pidfile(name)) == pid)
+
+
+def start_nova_daemon(layout, name):
+    argv = [layout.bin(name), '--config-file', configs.conf(layout, 'nova')]
+    return services.start(layout, name, argv, env=configs.service_env(layout))
+
+
+def health(layout):
+    """{service: (pid or None, healthy, detail)} for ``status``."""
+    result = {}
+    for name in ALL:
+        pid = services.read_pid(layout.pidfile(name))
+        result[name] = [pid, bool(pid), '']
+    if not result['dockerd'][0]:
+        result['dockerd'] = [None, system.docker_answers(),
+                             'shared engine, not started by up']
+    result['mariadb'][1] = (result['mariadb'][1]
+                            and os.path.exists(layout.db_socket))
+    result['rabbitmq'][1] = (result['rabbitmq'][1] and layout_mod.port_open(
+        layout.ports['rabbitmq']))
+    if not result['epmd'][0]:
+        result['epmd'] = [None, layout_mod.port_open(4369),
+                          'shared, not started by up']
+    for name, _, _, _ in APIS:
+        result[name][1] = result[name][1] and api_healthy(layout, name)
+    _nova_services(layout, result)
+    return result
+
+
+def _nova_services(layout, result):
+    """Nova's own view of its daemons (their heartbeats)."""
+    try:
+        c = bootstrap.admin_client(layout)
+        listed = c.call('GET', c.endpoint('compute') + '/os-services')
+    except Exception as e:  # noqa: B902 - status reports, it never fails
+        for name in NOVA_DAEMONS:
+            result[name][2] = 'Nova API unreachable: %s' % e
+        return
+    for svc in listed['services']:
+        name = svc['binary']
+        if name in result:
+            up = svc['state'] == 'up' and svc['status'] == 'enabled'
+            result[name][1] = result[name][1] and up
+            result[name][2] = 'nova: %s, %s' % (svc['state'],
+                                                svc['status'])

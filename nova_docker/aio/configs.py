@@ -1,0 +1,200 @@
+"""Every service's configuration, written under ``<state>/etc``.
+
+Rewritten on each ``up`` from the layout (ports, secrets, paths), so the
+files always match the state directory they live in.
+"""
+
+import os
+import shutil
+
+from nova_docker.aio.layout import REGION
+
+
+def render(sections):
+    out = []
+    for name, options in sections.items():
+        out.append('[%s]' % name)
+        out.extend('%s = %s' % (k, v) for k, v in options.items())
+        out.append('')
+    return '\n'.join(out)
+
+
+def _write(path, sections):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(render(sections))
+
+
+def _password_auth(layout, user):
+    """keystoneauth options for a service user of the ``service`` project."""
+    return {
+        'auth_type': 'password',
+        'auth_url': layout.url('keystone', '/v3'),
+        'project_domain_name': 'Default',
+        'user_domain_name': 'Default',
+        'project_name': 'service',
+        'username': user,
+        'password': layout.secret(user),
+        'region_name': REGION,
+    }
+
+
+def _authtoken(layout, user):
+    return dict(_password_auth(layout, user),
+                www_authenticate_uri=layout.url('keystone', '/v3'),
+                # Tokens are cached in each process; no memcached here.
+                service_token_roles_required='True')
+
+
+def keystone(layout):
+    keys = layout.path('keystone')
+    return {
+        'database': {'connection': layout.db_url('keystone')},
+        'token': {'provider': 'fernet'},
+        'fernet_tokens': {'key_repository': os.path.join(keys, 'fernet')},
+        'credential': {'key_repository': os.path.join(keys, 'credential')},
+    }
+
+
+def glance(layout):
+    store = layout.path('glance')
+    return {
+        'DEFAULT': {
+            'enabled_backends': 'fs:file',
+            'worker_self_reference_url': layout.url('glance'),
+        },
+        'glance_store': {'default_backend': 'fs'},
+        'fs': {'filesystem_store_datadir': os.path.join(store, 'images')},
+        'os_glance_staging_store': {
+            'filesystem_store_datadir': os.path.join(store, 'staging')},
+        'os_glance_tasks_store': {
+            'filesystem_store_datadir': os.path.join(store, 'tasks')},
+        'database': {'connection': layout.db_url('glance')},
+        'keystone_authtoken': _authtoken(layout, 'glance'),
+        'paste_deploy': {'flavor': 'keystone'},
+        'oslo_concurrency': {'lock_path': os.path.join(store, 'lock')},
+    }
+
+
+def placement(layout):
+    return {
+        'placement_database': {'connection': layout.db_url('placement')},
+        'api': {'auth_strategy': 'keystone'},
+        'keystone_authtoken': _authtoken(layout, 'placement'),
+    }
+
+
+def nova(layout):
+    state = layout.path('nova')
+    return {
+        'DEFAULT': {
+            'host': layout.compute_host,
+            'my_ip': '127.0.0.1',
+            'compute_driver': 'novadocker.DockerDriver',
+            # Nova keeps the compute node's uuid in <state_path>/compute_id:
+            # the node stays the same across nova-compute restarts.
+            'state_path': state,
+            'instances_path': os.path.join(state, 'instances'),
+            'transport_url': layout.transport_url,
+            'enabled_apis': 'osapi_compute',
+            # Containers are light: let a 2-core host take a few dozen
+            # small servers (the benchmark boots 15 at once).
+            'initial_cpu_allocation_ratio': '16.0',
+        },
+        'api': {'auth_strategy': 'keystone'},
+        'wsgi': {'api_paste_config': os.path.join(layout.etc, 'nova',
+                                                  'api-paste.ini')},
+        'api_database': {'connection': layout.db_url('nova_api')},
+        'database': {'connection': layout.db_url('nova')},
+        'keystone_authtoken': _authtoken(layout, 'nova'),
+        # Neutron's policy lets only a holder of the service role delete
+        # the ports Nova made on a user's behalf.
+        'service_user': dict(_password_auth(layout, 'nova'),
+                             send_service_user_token='True'),
+        'placement': _password_auth(layout, 'nova'),
+        'neutron': _password_auth(layout, 'neutron'),
+        'glance': {'region_name': REGION},
+        'cinder': {'os_region_name': REGION},
+        'scheduler': {'workers': '1',
+                      # ``up`` maps the one compute host itself.
+                      'discover_hosts_in_cells_interval': '-1'},
+        'conductor': {'workers': '1'},
+        'quota': {'instances': '100', 'cores': '400', 'ram': '1024000'},
+        'vnc': {'enabled': 'False'},
+        'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+        'docker': {'api_url': 'unix:///var/run/docker.sock'},
+    }
+
+
+def neutron(layout):
+    state = layout.path('neutron')
+    return {
+        'DEFAULT': {
+            'core_plugin': 'ml2',
+            'service_plugins': '',
+            'auth_strategy': 'keystone',
+            'transport_url': layout.transport_url,
+            'state_path': state,
+            # No agents and no port binding here: nothing to tell Nova.
+            'notify_nova_on_port_status_changes': 'False',
+            'notify_nova_on_port_data_changes': 'False',
+        },
+        'database': {'connection': layout.db_url('neutron')},
+        'keystone_authtoken': _authtoken(layout, 'neutron'),
+        'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+    }
+
+
+def ml2(layout):
+    # No mechanism driver: ports are never bound, which is all that servers
+    # booted with ``--nic none`` need (Nova still asks Neutron about ports
+    # and security groups for every server).
+    return {
+        'ml2': {'type_drivers': 'flat,vlan', 'tenant_network_types': '',
+                'mechanism_drivers': '', 'extension_drivers': ''},
+    }
+
+
+def write_all(layout):
+    etc, venv_etc = layout.etc, os.path.join(layout.venv, 'etc')
+    _write(os.path.join(etc, 'keystone', 'keystone.conf'), keystone(layout))
+    _write(os.path.join(etc, 'glance', 'glance-api.conf'), glance(layout))
+    _write(os.path.join(etc, 'placement', 'placement.conf'),
+           placement(layout))
+    _write(os.path.join(etc, 'nova', 'nova.conf'), nova(layout))
+    # For nova-manage only: syncs the cell0 database in its own process.
+    _write(os.path.join(etc, 'nova', 'nova-cell0.conf'),
+           {'database': {'connection': layout.db_url('nova_cell0')}})
+    _write(os.path.join(etc, 'neutron', 'neutron.conf'), neutron(layout))
+    _write(os.path.join(etc, 'neutron', 'plugins', 'ml2', 'ml2_conf.ini'),
+           ml2(layout))
+    # The paste pipelines ship with the wheels; the services look for them
+    # beside their config.
+    for service, name in (('glance', 'glance-api-paste.ini'),
+                          ('nova', 'api-paste.ini'),
+                          ('neutron', 'api-paste.ini')):
+        shutil.copy(os.path.join(venv_etc, service, name),
+                    os.path.join(etc, service, name))
+    for d in ('glance/images', 'glance/staging', 'glance/tasks',
+              'nova/instances', 'neutron'):
+        os.makedirs(layout.path(*d.split('/')), exist_ok=True)
+
+
+def service_env(layout):
+    """Where each service finds its config (read by their WSGI modules)."""
+    etc = layout.etc
+    return {
+        'OS_KEYSTONE_CONFIG_FILES': os.path.join(etc, 'keystone',
+                                                 'keystone.conf'),
+        'OS_GLANCE_CONFIG_DIR': os.path.join(etc, 'glance'),
+        'OS_PLACEMENT_CONFIG_DIR': os.path.join(etc, 'placement'),
+        'OS_NOVA_CONFIG_DIR': os.path.join(etc, 'nova'),
+        'OS_NEUTRON_CONFIG_DIR': os.path.join(etc, 'neutron'),
+        'PATH': os.path.join(layout.venv, 'bin') + ':' + os.environ.get(
+            'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'),
+    }
+
+
+def conf(layout, service, name=None):
+    return os.path.join(layout.etc, service, name or service + '.conf')

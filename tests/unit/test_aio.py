@@ -1,0 +1,94 @@
+"""The all-in-one's pure parts: layout, settings, config rendering, pid
+files (with real processes: a pid file must only ever stop its own)."""
+
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+from nova_docker.aio import configs
+from nova_docker.aio import layout as layout_mod
+from nova_docker.aio import services
+
+
+class TestLayout(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+
+    def test_ports_shift_and_settings_are_remembered(self):
+        first = layout_mod.Layout(self.dir, port_offset=100)
+        first.save_settings()
+        again = layout_mod.Layout(self.dir)
+        self.assertEqual(5100, again.ports['keystone'])
+        self.assertEqual(first.secret('admin'), again.secret('admin'))
+        self.assertEqual(first.compute_host, again.compute_host)
+        self.assertEqual(0o600, os.stat(again.path('settings.json')).st_mode
+                         & 0o777)
+
+    def test_each_state_dir_has_its_own_compute_host(self):
+        other = layout_mod.Layout(tempfile.mkdtemp())
+        self.assertNotEqual(layout_mod.Layout(self.dir).compute_host,
+                            other.compute_host)
+        self.assertTrue(other.compute_host.startswith('nova-docker-aio-'))
+
+    def test_database_is_reached_by_socket_only(self):
+        url = layout_mod.Layout(self.dir).db_url('nova')
+        self.assertIn('unix_socket=%s/mysql/mysqld.sock' % self.dir, url)
+        self.assertIn('@localhost/nova?', url)
+
+    def test_openrc_names_the_admin_and_keystone(self):
+        rc = layout_mod.Layout(self.dir).openrc()
+        self.assertIn('export OS_AUTH_URL=http://127.0.0.1:5000/v3\n', rc)
+        self.assertIn('export OS_USERNAME=admin\n', rc)
+
+
+class TestConfigs(unittest.TestCase):
+
+    def test_render(self):
+        text = configs.render({'DEFAULT': {'a': '1'}, 'x': {'b': ''}})
+        self.assertEqual('[DEFAULT]\na = 1\n\n[x]\nb = \n', text)
+
+    def test_nova_runs_the_docker_driver_with_a_stable_node(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        nova = configs.nova(layout)
+        self.assertEqual('novadocker.DockerDriver',
+                         nova['DEFAULT']['compute_driver'])
+        self.assertEqual(layout.path('nova'), nova['DEFAULT']['state_path'])
+        self.assertEqual('True',
+                         nova['service_user']['send_service_user_token'])
+
+
+class TestServices(unittest.TestCase):
+
+    def setUp(self):
+        self.layout = layout_mod.Layout(tempfile.mkdtemp())
+        self.layout.ensure_dirs()
+
+    def test_start_is_idempotent_and_stop_stops_it(self):
+        argv = [sys.executable, '-c', 'import time; time.sleep(60)']
+        pid = services.start(self.layout, 'sleeper', argv)
+        self.assertEqual(pid, services.start(self.layout, 'sleeper', argv))
+        self.assertEqual(pid, services.read_pid(
+            self.layout.pidfile('sleeper')))
+        self.assertEqual({'sleeper': pid},
+                         services.stop(self.layout, ['sleeper']))
+        self.assertIsNone(services.read_pid(self.layout.pidfile('sleeper')))
+
+    def test_a_dead_process_is_not_running(self):
+        pid = services.start(self.layout, 'quick',
+                             [sys.executable, '-c', 'pass'])
+        deadline = time.monotonic() + 10
+        # Not reaped yet (a zombie) still counts as gone.
+        while services.read_pid(self.layout.pidfile('quick')):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertEqual({}, services.stop(self.layout, ['quick']))
+        os.waitpid(pid, 0)
+
+    def test_a_reused_pid_is_never_signalled(self):
+        with open(self.layout.pidfile('other'), 'w') as f:
+            f.write('%d 1\n' % os.getpid())  # our pid, wrong start time
+        self.assertIsNone(services.read_pid(self.layout.pidfile('other')))
+        self.assertEqual({}, services.stop(self.layout, ['other']))
