@@ -1,0 +1,117 @@
+"""Engine error translation and the engine adapter's small parsers."""
+
+import datetime
+import functools
+
+from docker import errors as docker_errors
+from nova import exception as nova_exception
+import requests
+import testscenarios
+import testtools
+
+from nova_docker import engine
+from nova_docker import exception
+
+
+def _api_error(status, explanation='engine says no'):
+    response = requests.Response()
+    response.status_code = status
+    return docker_errors.APIError('HTTP %d' % status, response=response,
+                                  explanation=explanation)
+
+
+def _not_found():
+    response = requests.Response()
+    response.status_code = 404
+    return docker_errors.NotFound('404', response=response,
+                                  explanation='No such container: x')
+
+
+class TranslationTest(testscenarios.WithScenarios, testtools.TestCase):
+    # Errors a real engine cannot be made to produce on demand, raised
+    # inside the translator as the SDK would raise them.
+    scenarios = [
+        ('404 with a name for missing', dict(
+            error=_not_found(), missing=True,
+            expect=nova_exception.InstanceNotFound, words='x-uuid')),
+        ('404 without one', dict(
+            error=_not_found(), missing=False,
+            expect=exception.EngineError, words='No such container')),
+        ('409 state conflict', dict(
+            error=_api_error(409, 'is not running'), missing=False,
+            expect=exception.ContainerStateConflict, words='is not running')),
+        ('400 refused', dict(
+            error=_api_error(400, 'Minimum memory limit allowed is 6MB'),
+            missing=False, expect=exception.EngineRefused,
+            words='Minimum memory limit')),
+        ('500 engine failure', dict(
+            error=_api_error(500, 'driver failed'), missing=False,
+            expect=exception.EngineError, words='driver failed')),
+        ('load error in the stream', dict(
+            error=docker_errors.ImageLoadError('unexpected EOF'),
+            missing=False, expect=exception.EngineRefused,
+            words='unexpected EOF')),
+        ('connection refused', dict(
+            error=requests.exceptions.ConnectionError('refused'),
+            missing=False, expect=exception.EngineUnavailable,
+            words='unix:///run/test.sock')),
+        ('timeout', dict(
+            error=requests.exceptions.ReadTimeout('slow'), missing=False,
+            expect=exception.EngineUnavailable, words='ReadTimeout')),
+        ('version negotiation', dict(
+            error=docker_errors.DockerException('Error while fetching '
+                                                'server API version'),
+            missing=False, expect=exception.EngineUnavailable,
+            words='Start dockerd')),
+    ]
+
+    def test_translation(self):
+        adapter = engine.Engine('unix:///run/test.sock')
+        missing = (functools.partial(nova_exception.InstanceNotFound,
+                                     instance_id='x-uuid')
+                   if self.missing else None)
+
+        def fail():
+            with adapter._translated('do it', missing):
+                raise self.error
+        e = self.assertRaises(self.expect, fail)
+        self.assertIn(self.words, e.format_message())
+
+
+class SplitReferenceTest(testscenarios.WithScenarios, testtools.TestCase):
+    scenarios = [
+        ('tag', dict(ref='busybox:1.36', expect=('busybox', '1.36'))),
+        ('no tag', dict(ref='busybox', expect=('busybox', 'latest'))),
+        ('registry port, no tag', dict(
+            ref='127.0.0.1:5000/app', expect=('127.0.0.1:5000/app',
+                                              'latest'))),
+        ('registry port and tag', dict(
+            ref='127.0.0.1:5000/team/app:2', expect=('127.0.0.1:5000/team/app',
+                                                     '2'))),
+    ]
+
+    def test_split(self):
+        self.assertEqual(self.expect, engine._split_reference(self.ref))
+
+
+class ParseTimeTest(testscenarios.WithScenarios, testtools.TestCase):
+    utc = datetime.timezone.utc
+    scenarios = [
+        ('nanoseconds', dict(
+            stamp='2026-11-25T18:54:07.123456789Z',
+            expect=datetime.datetime(2026, 11, 25, 18, 54, 7, 123456,
+                                     tzinfo=datetime.timezone.utc))),
+        ('short fraction', dict(
+            stamp='2026-11-25T18:54:07.1Z',
+            expect=datetime.datetime(2026, 11, 25, 18, 54, 7, 100000,
+                                     tzinfo=datetime.timezone.utc))),
+        ('whole seconds', dict(
+            stamp='2026-11-25T18:54:07Z',
+            expect=datetime.datetime(2026, 11, 25, 18, 54, 7,
+                                     tzinfo=datetime.timezone.utc))),
+        ('never tagged', dict(stamp='0001-01-01T00:00:00Z', expect=None)),
+        ('missing', dict(stamp=None, expect=None)),
+    ]
+
+    def test_parse(self):
+        self.assertEqual(self.expect, engine._parse_time(self.stamp))
