@@ -30,6 +30,12 @@ CONF
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
       sleep 0.5
     done
+    # Ours must be the one answering (not a leftover on the same port).
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || {
+      cat "$state/registry.log" >&2
+      echo "the test registry did not start on 127.0.0.1:$port" >&2
+      exit 1
+    }
     docker tag ndtest/busybox:latest "127.0.0.1:$port/ndtest/busybox:1"
     docker push -q "127.0.0.1:$port/ndtest/busybox:1" >/dev/null
     docker rmi "127.0.0.1:$port/ndtest/busybox:1" >/dev/null
