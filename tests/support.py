@@ -1,7 +1,9 @@
 """Test support shared by the suites: the real engine, the test images
 (built by tools/build-test-images.sh) and Nova objects."""
 
+import io
 import os
+import tarfile
 import uuid
 
 import docker
@@ -39,6 +41,17 @@ def test_registry():
         raise RuntimeError('NOVA_DOCKER_TEST_REGISTRY is not set: run '
                            'tools/run-tests.sh, which starts the registry')
     return registry
+
+
+def tar_bytes(files):
+    """An uncompressed tar holding {name: bytes}."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode='w') as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 def second_engine_url():

@@ -3,7 +3,6 @@ operator can act on, and nothing is left on the engine."""
 
 import io
 import os
-import tarfile
 import tempfile
 import uuid
 
@@ -11,16 +10,6 @@ from nova import context as nova_context
 
 from tests.api import base
 from tests import support
-
-
-def _tar_of(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class BadInputTest(base.DockerAPITestCase):
@@ -47,7 +36,7 @@ class BadInputTest(base.DockerAPITestCase):
 
     def test_tar_that_is_not_a_docker_archive(self):
         image_id = self.create_docker_image(
-            data=_tar_of({'etc/hosts': b'127.0.0.1 localhost\n'}))
+            data=support.tar_bytes({'etc/hosts': b'127.0.0.1 localhost\n'}))
         self.assert_fault(image_id, ['not a docker image archive',
                                      'docker save'])
 

@@ -324,17 +324,6 @@ def _add(tar, name, data):
     tar.addfile(info, io.BytesIO(data))
 
 
-def tar_bytes(files):
-    """An uncompressed tar holding {name: bytes}."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode='w') as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 class _Thread(object):
     """A call running in a daemon thread (a hung call cannot hang the
     test run)."""

@@ -69,7 +69,7 @@ class BadInputTest(base.DriverTestCase):
         self.assertIn('no data', message)
 
     def test_tar_that_is_not_a_docker_archive(self):
-        data = base.tar_bytes({'etc/hello.txt': b'hello\n'})
+        data = support.tar_bytes({'etc/hello.txt': b'hello\n'})
         message = self.spawn_fails(nova_exception.ImageUnacceptable,
                                    self.create_image(data=data))
         self.assertIn('not a docker image archive (no manifest.json)',
