@@ -100,7 +100,7 @@ def _neutron(layout):
     run(layout, [layout.bin('neutron-db-manage'),
                  '--config-file', configs.conf(layout, 'neutron'),
                  '--config-file', configs.conf(
-                     layout, 'neutron', 'plugins/ml2/ml2_conf.ini'),
+                     layout, 'neutron', configs.ML2_CONF),
                  'upgrade', 'heads'], 'neutron-db-manage')
 
 

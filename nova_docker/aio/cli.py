@@ -16,6 +16,7 @@ from nova_docker.aio import cloud
 from nova_docker.aio import configs
 from nova_docker.aio import images
 from nova_docker.aio import layout as layout_mod
+from nova_docker.aio import network
 from nova_docker.aio.progress import Failed, Progress, wait_for
 from nova_docker.aio import services
 from nova_docker.aio import system
@@ -28,13 +29,17 @@ def up(layout, args):
     layout.ensure_dirs()
     layout.save_settings()
     p.say('state directory %s (logs in %s)' % (layout.root, layout.logs))
-    missing = system.missing_packages(args.python)
+    missing = system.missing_packages(args.python, layout.networked)
     if missing:
         with p.step('installing Debian packages: ' + ' '.join(missing)):
             system.install_packages(missing, layout.log('apt'))
     with p.step('Docker engine'):
         if system.ensure_docker(layout):
             p.out.write('(started dockerd) ')
+    if layout.networked:
+        with p.step('Open vSwitch'):
+            if network.ensure_ovs(layout):
+                p.out.write('(started with ovs-ctl) ')
     busybox = system.find_busybox()
     # docker import/save needs only the engine: build while the rest starts.
     pool = concurrent.futures.ThreadPoolExecutor(2)
@@ -69,17 +74,31 @@ def up(layout, args):
     for name in apis:
         with p.step(name):
             cloud.wait_api(layout, name)
+    if layout.networked:
+        for name in cloud.NEUTRON_DAEMONS:
+            cloud.start_neutron_daemon(layout, name)
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
     with p.step('Nova daemons report; nova-compute registers its node'):
         wait_for(lambda: _quiet(bootstrap.compute_registered, layout), 180,
                  'nova-compute', layout.log('nova-compute'),
-                 alive=lambda: _nova_daemons_alive(layout))
+                 alive=lambda: _daemons_alive(layout, cloud.NOVA_DAEMONS))
+    if layout.networked:
+        with p.step('Open vSwitch agent reports to Neutron'):
+            agent = 'neutron-openvswitch-agent'
+            wait_for(lambda: _quiet(network.agent_alive,
+                                    bootstrap.admin_client(layout),
+                                    layout.compute_host), 120,
+                     agent, layout.log(agent), alive=lambda: _daemons_alive(
+                         layout, cloud.NEUTRON_DAEMONS))
     with p.step('cell mapping of the compute host'):
         bootstrap.once(layout, 'discover-hosts',
                        lambda: bootstrap.discover_hosts(layout))
     with p.step('flavors'):
         bootstrap.ensure_flavors(layout)
+    if layout.networked:
+        with p.step('network %s (IPv4 and IPv6 subnets)' % network.PRIVATE):
+            network.ensure_private_network(bootstrap.admin_client(layout))
     with p.step('image busybox (built locally, docker save into Glance)'):
         images.ensure_glance_image(bootstrap.admin_client(layout),
                                    archive.result())
@@ -90,14 +109,16 @@ def up(layout, args):
     os.chmod(openrc, 0o600)
     p.say('ready. Credentials: source %s' % openrc)
     print(layout.openrc(), end='')
+    nic = ('--network ' + network.PRIVATE if layout.networked
+           else '--nic none')
     print('\nTry:\n  source %s\n  openstack server create --image busybox '
-          '--flavor m1.tiny --nic none --wait demo\n'
-          '  openstack console log show demo' % openrc)
+          '--flavor m1.tiny %s --wait demo\n'
+          '  openstack console log show demo' % (openrc, nic))
     return 0
 
 
-def _nova_daemons_alive(layout):
-    for name in cloud.NOVA_DAEMONS:
+def _daemons_alive(layout, names):
+    for name in names:
         if not services.read_pid(layout.pidfile(name)):
             raise Failed('%s exited' % name, layout.log(name))
     return True
@@ -112,10 +133,12 @@ def _quiet(func, *args):
 
 def down(layout, args):
     # OpenStack first, then what it stands on.
-    for group in (cloud.NOVA_DAEMONS + tuple(a[0] for a in cloud.APIS),
-                  cloud.BACKING):
+    for group in (cloud.NOVA_DAEMONS + cloud.NEUTRON_DAEMONS
+                  + tuple(a[0] for a in cloud.APIS), cloud.BACKING):
         for name, pid in services.stop(layout, group).items():
-            print('stopped %-15s (pid %d)' % (name, pid))
+            print('stopped %-25s (pid %d)' % (name, pid))
+    if network.stop_ovs(layout):
+        print('stopped Open vSwitch (ovs-ctl stop)')
     print('all services this all-in-one started are stopped; containers of '
           'servers are left as they are')
     return 0
@@ -124,7 +147,7 @@ def down(layout, args):
 def status(layout, args):
     health = cloud.health(layout)
     total = 0
-    row = '%-15s %-8s %-7s %8s  %s'
+    row = '%-25s %-8s %-7s %8s  %s'
     print(row % ('service', 'pid', 'health', 'RSS MiB', 'detail'))
     for name, (pid, ok, detail) in health.items():
         rss = services.group_rss_kib(pid) if pid else 0
@@ -172,6 +195,12 @@ def parser():
                       help='add this to every port (remembered)')
     p_up.add_argument('--python', default='/usr/bin/python3',
                       help='interpreter for the venv (default %(default)s)')
+    p_up.add_argument('--network', choices=layout_mod.NETWORK_MODES,
+                      default=None,
+                      help="'ovs' (the default): servers get Neutron ports "
+                           "bound by ML2/OVS and neutron-openvswitch-agent; "
+                           "'none': no agent, servers boot with --nic none "
+                           "(remembered)")
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
     p_tempest.add_argument('--regex', default=tempest.DEFAULT_REGEX)
@@ -193,7 +222,8 @@ def main(argv=None):
               'Docker engine and MariaDB)', file=sys.stderr)
         return 1
     layout = layout_mod.Layout(args.state_dir,
-                               getattr(args, 'port_offset', None))
+                               getattr(args, 'port_offset', None),
+                               getattr(args, 'network', None))
     command = {'up': up, 'down': down, 'status': status, 'logs': logs,
                'tempest': run_tempest}
     try:

@@ -5,6 +5,7 @@ import os
 from nova_docker.aio import bootstrap
 from nova_docker.aio import configs
 from nova_docker.aio import layout as layout_mod
+from nova_docker.aio import network
 from nova_docker.aio.progress import Failed, wait_for
 from nova_docker.aio import rest
 from nova_docker.aio import services
@@ -21,9 +22,18 @@ APIS = (
     ('nova-api', 'nova', 'nova', 1),
 )
 NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler', 'nova-compute')
+# The networked cloud's Neutron: the RPC server the agent talks to (and
+# which tells Nova a port is wired), and the agent itself.
+NEUTRON_DAEMONS = ('neutron-rpc-server', 'neutron-openvswitch-agent')
 BACKING = ('dockerd', 'mariadb', 'epmd', 'rabbitmq')
 # Start order; ``down`` goes the other way.
-ALL = BACKING + tuple(a[0] for a in APIS) + NOVA_DAEMONS
+ALL = BACKING + tuple(a[0] for a in APIS) + NEUTRON_DAEMONS + NOVA_DAEMONS
+
+
+def services_of(layout):
+    """The services this all-in-one runs, in start order."""
+    return tuple(name for name in ALL if layout.networked
+                 or name not in NEUTRON_DAEMONS)
 
 
 def _api(name):
@@ -75,10 +85,19 @@ def start_nova_daemon(layout, name):
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
+def start_neutron_daemon(layout, name):
+    files = {'neutron-rpc-server': configs.ML2_CONF,
+             'neutron-openvswitch-agent': configs.OVS_AGENT_CONF}
+    argv = [layout.bin(name),
+            '--config-file', configs.conf(layout, 'neutron'),
+            '--config-file', configs.conf(layout, 'neutron', files[name])]
+    return services.start(layout, name, argv, env=configs.service_env(layout))
+
+
 def health(layout):
     """{service: (pid or None, healthy, detail)} for ``status``."""
     result = {}
-    for name in ALL:
+    for name in services_of(layout):
         pid = services.read_pid(layout.pidfile(name))
         result[name] = [pid, bool(pid), '']
     if not result['dockerd'][0]:
@@ -94,7 +113,25 @@ def health(layout):
     for name, _, _, _ in APIS:
         result[name][1] = result[name][1] and api_healthy(layout, name)
     _nova_services(layout, result)
+    if layout.networked:
+        _ovs_agent(layout, result)
     return result
+
+
+def _ovs_agent(layout, result):
+    """Neutron's view of the agent, and the switch it programs."""
+    name = 'neutron-openvswitch-agent'
+    try:
+        alive = network.agent_alive(bootstrap.admin_client(layout),
+                                    layout.compute_host)
+    except Exception as e:  # noqa: B902 - status reports, it never fails
+        result[name][2] = 'Neutron API unreachable: %s' % e
+    else:
+        result[name][1] = result[name][1] and alive
+        result[name][2] = 'neutron: %s' % ('alive' if alive else 'down')
+    if not network.ovs_answers():
+        result[name][1] = False
+        result[name][2] += '; Open vSwitch does not answer'
 
 
 def _nova_services(layout, result):

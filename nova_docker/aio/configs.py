@@ -9,6 +9,10 @@ import shutil
 
 from nova_docker.aio.layout import REGION
 
+# The host's Open vSwitch, shared like the Docker engine.
+OVSDB = 'unix:/var/run/openvswitch/db.sock'
+INTEGRATION_BRIDGE = 'br-int'
+
 
 def render(sections):
     out = []
@@ -124,6 +128,15 @@ def nova(layout):
         'vnc': {'enabled': 'False'},
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
         'docker': {'api_url': 'unix:///var/run/docker.sock'},
+        # os-vif adds ports to br-int through the local OVSDB socket (no
+        # manager port to open); its root work and the driver's go through
+        # privsep helpers started straight from the venv (we are root:
+        # no sudo, no rootwrap).
+        'os_vif_ovs': {'ovsdb_connection': OVSDB},
+        'vif_plug_ovs_privileged': {
+            'helper_command': _privsep_helper(layout, 'nova')},
+        'nova_docker_privileged': {
+            'helper_command': _privsep_helper(layout, 'nova')},
     }
 
 
@@ -136,23 +149,70 @@ def neutron(layout):
             'auth_strategy': 'keystone',
             'transport_url': layout.transport_url,
             'state_path': state,
-            # No agents and no port binding here: nothing to tell Nova.
-            'notify_nova_on_port_status_changes': 'False',
-            'notify_nova_on_port_data_changes': 'False',
+            # Nova waits for network-vif-plugged once the agent has wired a
+            # port; without agents there is nothing to tell it.
+            'notify_nova_on_port_status_changes': str(layout.networked),
+            'notify_nova_on_port_data_changes': str(layout.networked),
+            # One RPC worker process (it also takes the agent's state
+            # reports): enough for one agent, and memory matters here.
+            'rpc_workers': '1',
+            'rpc_state_report_workers': '0',
         },
         'database': {'connection': layout.db_url('neutron')},
         'keystone_authtoken': _authtoken(layout, 'neutron'),
+        'nova': _password_auth(layout, 'neutron'),
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
     }
 
 
 def ml2(layout):
-    # No mechanism driver: ports are never bound, which is all that servers
-    # booted with ``--nic none`` need (Nova still asks Neutron about ports
-    # and security groups for every server).
+    if not layout.networked:
+        # No mechanism driver: ports are never bound, which is all that
+        # servers booted with ``--nic none`` need (Nova still asks Neutron
+        # about ports and security groups for every server).
+        return {'ml2': {'type_drivers': 'flat,vlan',
+                        'tenant_network_types': '',
+                        'mechanism_drivers': '', 'extension_drivers': ''}}
+    # Project networks are VXLAN, as devstack makes them: on one host the
+    # traffic never leaves br-int, and a second host could join over
+    # tunnels.
     return {
-        'ml2': {'type_drivers': 'flat,vlan', 'tenant_network_types': '',
-                'mechanism_drivers': '', 'extension_drivers': ''},
+        'ml2': {'type_drivers': 'flat,vlan,vxlan',
+                'tenant_network_types': 'vxlan',
+                'mechanism_drivers': 'openvswitch',
+                'extension_drivers': 'port_security'},
+        'ml2_type_vxlan': {'vni_ranges': '1:1000'},
+    }
+
+
+def openvswitch_agent(layout):
+    """neutron-openvswitch-agent on the host's Open vSwitch.
+
+    The kernel has no openvswitch module to rely on: every bridge the agent
+    makes uses the userspace (netdev) datapath, which takes the driver's
+    veth ends as ordinary system ports.
+    """
+    return {
+        # Ports are bound to the agent of the host Nova names: ours.
+        'DEFAULT': {'host': layout.compute_host},
+        'ovs': {
+            'integration_bridge': INTEGRATION_BRIDGE,
+            'tunnel_bridge': 'br-tun',
+            'local_ip': '127.0.0.1',
+            'datapath_type': 'netdev',
+            'ovsdb_connection': OVSDB,
+            'of_listen_address': '127.0.0.1',
+            'of_listen_port': str(layout.ports['openflow']),
+        },
+        'agent': {
+            'tunnel_types': 'vxlan',
+            # We run as root: privileged commands and privsep helpers run
+            # as they are (``env`` only finds them on PATH), never sudo.
+            'root_helper': 'env',
+        },
+        # Security groups as OpenFlow rules with conntrack, which the
+        # userspace datapath has; no hybrid Linux bridge per port.
+        'securitygroup': {'firewall_driver': 'openvswitch'},
     }
 
 
@@ -167,8 +227,8 @@ def write_all(layout):
     _write(os.path.join(etc, 'nova', 'nova-cell0.conf'),
            {'database': {'connection': layout.db_url('nova_cell0')}})
     _write(os.path.join(etc, 'neutron', 'neutron.conf'), neutron(layout))
-    _write(os.path.join(etc, 'neutron', 'plugins', 'ml2', 'ml2_conf.ini'),
-           ml2(layout))
+    _write(conf(layout, 'neutron', ML2_CONF), ml2(layout))
+    _write(conf(layout, 'neutron', OVS_AGENT_CONF), openvswitch_agent(layout))
     # The paste pipelines ship with the wheels; the services look for them
     # beside their config.
     for service, name in (('glance', 'glance-api-paste.ini'),
@@ -194,6 +254,16 @@ def service_env(layout):
         'PATH': os.path.join(layout.venv, 'bin') + ':' + os.environ.get(
             'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'),
     }
+
+
+ML2_CONF = 'plugins/ml2/ml2_conf.ini'
+OVS_AGENT_CONF = 'plugins/ml2/openvswitch_agent.ini'
+
+
+def _privsep_helper(layout, service):
+    """oslo.privsep appends the context and socket arguments."""
+    return '%s --config-file %s' % (layout.bin('privsep-helper'),
+                                    conf(layout, service))
 
 
 def conf(layout, service, name=None):

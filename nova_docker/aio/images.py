@@ -25,7 +25,7 @@ WORKLOAD = ('echo "nova-docker-aio: hello from $(hostname)"; '
             'exec sleep 2147483647')
 APPLETS = ('sh', 'cat', 'date', 'echo', 'env', 'hostname', 'id', 'ip', 'ls',
            'mkdir', 'ps', 'rm', 'sleep', 'tail', 'true', 'false', 'uname',
-           'wc', 'grep', 'kill')
+           'wc', 'grep', 'kill', 'ping', 'ping6', 'nc', 'wget')
 
 
 def _rootfs_tar(busybox, path):

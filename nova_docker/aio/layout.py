@@ -16,6 +16,10 @@ REGION = 'RegionOne'
 # or its nova-compute would find the first one's containers as its own.
 COMPUTE_HOST = 'nova-docker-aio'
 SERVICE_USERS = ('nova', 'glance', 'placement', 'neutron')
+# How servers get their networks: 'ovs' binds real Neutron ports (ML2/OVS
+# and neutron-openvswitch-agent on the host's Open vSwitch), 'none' runs
+# Neutron without agents (servers boot with --nic none only).
+NETWORK_MODES = ('ovs', 'none')
 
 # Standard ports; --port-offset shifts them all when they are taken.
 BASE_PORTS = {
@@ -26,11 +30,13 @@ BASE_PORTS = {
     'neutron': 9696,
     'rabbitmq': 5672,
     'rabbitmq_dist': 25672,
+    # neutron-openvswitch-agent's OpenFlow controller, on loopback.
+    'openflow': 6633,
 }
 
 
 class Layout:
-    def __init__(self, state_dir, port_offset=None):
+    def __init__(self, state_dir, port_offset=None, network=None):
         self.root = os.path.abspath(state_dir)
         self.venv = self.path('venv')
         self.etc = self.path('etc')
@@ -38,7 +44,7 @@ class Layout:
         self.run = self.path('run')
         self.data = self.path('data')
         self._settings_file = self.path('settings.json')
-        self.settings = self._load_settings(port_offset)
+        self.settings = self._load_settings(port_offset, network)
         self.ports = {name: port + self.settings['port_offset']
                       for name, port in BASE_PORTS.items()}
 
@@ -75,6 +81,10 @@ class Layout:
     def compute_host(self):
         return self.settings['compute_host']
 
+    @property
+    def networked(self):
+        return self.settings['network'] == 'ovs'
+
     def secret(self, name):
         return self.settings['secrets'][name]
 
@@ -82,7 +92,7 @@ class Layout:
         for d in (self.root, self.etc, self.logs, self.run, self.data):
             os.makedirs(d, exist_ok=True)
 
-    def _load_settings(self, port_offset):
+    def _load_settings(self, port_offset, network):
         try:
             with open(self._settings_file) as f:
                 settings = json.load(f)
@@ -90,6 +100,9 @@ class Layout:
             settings = {'port_offset': 0, 'secrets': {}}
         if port_offset is not None:
             settings['port_offset'] = port_offset
+        settings.setdefault('network', 'ovs')
+        if network is not None:
+            settings['network'] = network
         if 'compute_host' not in settings:
             settings['compute_host'] = COMPUTE_HOST
             if self.root != DEFAULT_STATE_DIR:

@@ -22,7 +22,7 @@ DOCKER_SOCK = '/var/run/docker.sock'
 RABBIT_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server'
 
 
-def missing_packages(python):
+def missing_packages(python, networked):
     want = {
         'mariadb-server': os.path.exists('/usr/sbin/mariadbd'),
         'rabbitmq-server': os.path.exists(RABBIT_SERVER),
@@ -32,6 +32,16 @@ def missing_packages(python):
             [python, '-c', 'import venv, ensurepip'],
             stderr=subprocess.DEVNULL) == 0,
     }
+    if networked:
+        want.update({
+            # The switch, and the pause binary of the driver's infra
+            # containers (they own a server's network namespace).
+            'openvswitch-switch': bool(shutil.which('ovs-vswitchd')),
+            'catatonit': os.path.exists('/usr/bin/catatonit'),
+            # The agent's firewall clears a port's connection tracking
+            # entries with it.
+            'conntrack': bool(shutil.which('conntrack')),
+        })
     return [name for name, present in want.items() if not present]
 
 

@@ -83,11 +83,11 @@ class CloudTestCase(unittest.TestCase):
         self.assertEqual('active', image['status'])
         return image
 
-    def create_server(self, image, expect_ok=True):
+    def create_server(self, image, expect_ok=True, nic=('--nic', 'none')):
         name = self.unique('server')
         proc = subprocess.run(
             ['openstack', 'server', 'create', '--image', image, '--flavor',
-             'm1.tiny', '--nic', 'none', '--wait', name, '-f', 'json'],
+             'm1.tiny', *nic, '--wait', name, '-f', 'json'],
             env=ENV, text=True, capture_output=True, timeout=300)
         server = osc('server', 'show', name, '-f', 'json')
         self.addCleanup(self._delete_quietly, server['id'])

@@ -60,6 +60,61 @@ class TestConfigs(unittest.TestCase):
                          nova['service_user']['send_service_user_token'])
 
 
+class TestNetworkModes(unittest.TestCase):
+
+    def layout(self, **kw):
+        return layout_mod.Layout(tempfile.mkdtemp(), **kw)
+
+    def test_networked_by_default_and_the_choice_is_remembered(self):
+        layout = self.layout()
+        self.assertTrue(layout.networked)
+        bare = layout_mod.Layout(layout.root, network='none')
+        bare.save_settings()
+        self.assertFalse(layout_mod.Layout(layout.root).networked)
+
+    def test_ports_are_bound_by_ml2_ovs_on_vxlan(self):
+        ml2 = configs.ml2(self.layout())
+        self.assertEqual('openvswitch', ml2['ml2']['mechanism_drivers'])
+        self.assertEqual('vxlan', ml2['ml2']['tenant_network_types'])
+        self.assertIn('port_security', ml2['ml2']['extension_drivers'])
+
+    def test_without_networking_nothing_binds_nor_notifies_nova(self):
+        layout = self.layout(network='none')
+        self.assertEqual('', configs.ml2(layout)['ml2']['mechanism_drivers'])
+        neutron = configs.neutron(layout)['DEFAULT']
+        self.assertEqual('False',
+                         neutron['notify_nova_on_port_status_changes'])
+
+    def test_neutron_tells_nova_when_a_port_is_wired(self):
+        neutron = configs.neutron(self.layout())
+        self.assertEqual('True', neutron['DEFAULT'][
+            'notify_nova_on_port_status_changes'])
+        self.assertEqual('neutron', neutron['nova']['username'])
+
+    def test_agent_serves_the_compute_host_on_the_userspace_datapath(self):
+        layout = self.layout(port_offset=10)
+        agent = configs.openvswitch_agent(layout)
+        self.assertEqual(layout.compute_host, agent['DEFAULT']['host'])
+        self.assertEqual('netdev', agent['ovs']['datapath_type'])
+        self.assertEqual('br-int', agent['ovs']['integration_bridge'])
+        self.assertEqual('6643', agent['ovs']['of_listen_port'])
+        self.assertEqual('openvswitch',
+                         agent['securitygroup']['firewall_driver'])
+        # Root already: no sudo anywhere.
+        self.assertNotIn('sudo', configs.render(agent))
+
+    def test_nova_starts_its_privsep_helpers_from_the_venv(self):
+        layout = self.layout()
+        nova = configs.nova(layout)
+        for section in ('nova_docker_privileged', 'vif_plug_ovs_privileged'):
+            self.assertEqual(
+                '%s --config-file %s' % (layout.bin('privsep-helper'),
+                                         configs.conf(layout, 'nova')),
+                nova[section]['helper_command'])
+        self.assertEqual(configs.OVSDB,
+                         nova['os_vif_ovs']['ovsdb_connection'])
+
+
 class TestServices(unittest.TestCase):
 
     def setUp(self):
