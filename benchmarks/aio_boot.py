@@ -5,10 +5,14 @@ Against a running all-in-one (``nova-docker-aio up``), in one run:
   api-parallel   N servers requested at once -> all ACTIVE
   sdk-serial     N containers: docker SDK create + start, one by one
   sdk-parallel   N containers created and started at once
+With --network NAME (networked all-in-one: --network private), the same two
+API rows again with one Neutron port each on that network (api-*-net): the
+port is created, bound, plugged and reported wired before ACTIVE.
 Every server and container it makes is deleted at the end.
 
 Run with the all-in-one's venv (it has the docker SDK):
   /var/lib/nova-docker-aio/venv/bin/python benchmarks/aio_boot.py [-n 15]
+      [--network private]
 """
 
 import argparse
@@ -44,9 +48,17 @@ class Cloud:
                                  + images.GLANCE_NAME)['images']
         return found[0]['id']
 
-    def create(self, name):
+    def network_id(self, name):
+        found = self.client.call('GET', self.client.endpoint('network')
+                                 + '/v2.0/networks?name=' + name)['networks']
+        if not found:
+            raise SystemExit('no network %s in this cloud' % name)
+        return found[0]['id']
+
+    def create(self, name, network=None):
+        networks = [{'uuid': network}] if network else 'none'
         body = {'server': {'name': name, 'imageRef': self.image,
-                           'flavorRef': '1', 'networks': 'none'}}
+                           'flavorRef': '1', 'networks': networks}}
         return self.client.call('POST', self.nova + '/servers', body,
                                 headers=NONE_NETWORK)['server']['id']
 
@@ -63,11 +75,27 @@ class Cloud:
             time.sleep(0.1)
         raise RuntimeError('server %s not ACTIVE after %ds' % (sid, timeout))
 
-    def boot(self, name):
+    def boot(self, name, network=None):
         t0 = time.monotonic()
-        sid = self.create(name)
+        sid = self.create(name, network)
         self.wait_active(sid)
         return sid, time.monotonic() - t0
+
+    def serial_and_parallel(self, n, tag, suffix='', network=None):
+        """Boot n servers one by one, then n at once; their ids."""
+        servers, times = [], []
+        for i in range(n):
+            sid, took = self.boot('bench-%s-s%s%d' % (tag, suffix, i),
+                                  network)
+            servers.append(sid)
+            times.append(took)
+        summary('api-serial' + suffix, times)
+        results, wall = parallel(
+            lambda name: self.boot(name, network),
+            ['bench-%s-p%s%d' % (tag, suffix, i) for i in range(n)])
+        servers.extend(sid for sid, _ in results)
+        summary('api-parallel' + suffix, [t for _, t in results], wall)
+        return servers
 
     def delete(self, sid):
         self.client.call('DELETE', self.nova + '/servers/' + sid)
@@ -83,7 +111,7 @@ def sdk_boot(engine, tag, name):
 
 
 def summary(label, times, wall=None):
-    line = '%-13s n=%-3d median %6.2fs  min %6.2fs  max %6.2fs' % (
+    line = '%-17s n=%-3d median %6.2fs  min %6.2fs  max %6.2fs' % (
         label, len(times), statistics.median(times), min(times), max(times))
     if wall is not None:
         line += '  all done after %6.2fs' % wall
@@ -100,6 +128,8 @@ def parallel(func, names):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-n', type=int, default=15)
+    ap.add_argument('--network', help='also boot with a port on this '
+                    'network (e.g. private)')
     ap.add_argument('--state-dir', default=os.environ.get(
         'NOVA_DOCKER_AIO_STATE', layout_mod.DEFAULT_STATE_DIR))
     args = ap.parse_args()
@@ -107,19 +137,16 @@ def main():
     engine = docker.from_env()
     tag = uuid.uuid4().hex[:8]
     servers, containers = [], []
-    print('%d boots each; image %s, flavor m1.tiny, no network' % (
+    print('%d boots each; image %s, flavor m1.tiny' % (
         args.n, images.IMAGE_TAG))
     try:
-        times = []
-        for i in range(args.n):
-            sid, took = cloud.boot('bench-%s-s%d' % (tag, i))
-            servers.append(sid)
-            times.append(took)
-        summary('api-serial', times)
-        results, wall = parallel(cloud.boot, ['bench-%s-p%d' % (tag, i)
-                                              for i in range(args.n)])
-        servers.extend(sid for sid, _ in results)
-        summary('api-parallel', [t for _, t in results], wall)
+        servers += cloud.serial_and_parallel(args.n, tag)
+        if args.network:
+            network = cloud.network_id(args.network)
+            # Room for the next ones: the host's RAM is what bounds it.
+            for sid in servers:
+                cloud.delete(sid)
+            servers = cloud.serial_and_parallel(args.n, tag, '-net', network)
 
         times = []
         for i in range(args.n):

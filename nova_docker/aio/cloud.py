@@ -81,7 +81,10 @@ def wait_api(layout, name, timeout=120):
 
 
 def start_nova_daemon(layout, name):
-    argv = [layout.bin(name), '--config-file', configs.conf(layout, 'nova')]
+    nova_conf = (configs.NOVA_COMPUTE_CONF if name == 'nova-compute'
+                 else 'nova.conf')
+    argv = [layout.bin(name), '--config-file',
+            configs.conf(layout, 'nova', nova_conf)]
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 

@@ -134,10 +134,18 @@ def nova(layout):
         # no sudo, no rootwrap).
         'os_vif_ovs': {'ovsdb_connection': OVSDB},
         'vif_plug_ovs_privileged': {
-            'helper_command': _privsep_helper(layout, 'nova')},
+            'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
         'nova_docker_privileged': {
-            'helper_command': _privsep_helper(layout, 'nova')},
+            'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
     }
+
+
+def nova_compute(layout):
+    """nova.conf without database credentials, as on any compute host:
+    nova-compute reaches the database through the conductor only (with
+    them, it tries the database itself and logs "No DB access allowed")."""
+    return {section: options for section, options in nova(layout).items()
+            if section not in ('database', 'api_database')}
 
 
 def neutron(layout):
@@ -223,6 +231,7 @@ def write_all(layout):
     _write(os.path.join(etc, 'placement', 'placement.conf'),
            placement(layout))
     _write(os.path.join(etc, 'nova', 'nova.conf'), nova(layout))
+    _write(conf(layout, 'nova', NOVA_COMPUTE_CONF), nova_compute(layout))
     # For nova-manage only: syncs the cell0 database in its own process.
     _write(os.path.join(etc, 'nova', 'nova-cell0.conf'),
            {'database': {'connection': layout.db_url('nova_cell0')}})
@@ -260,10 +269,13 @@ ML2_CONF = 'plugins/ml2/ml2_conf.ini'
 OVS_AGENT_CONF = 'plugins/ml2/openvswitch_agent.ini'
 
 
-def _privsep_helper(layout, service):
+NOVA_COMPUTE_CONF = 'nova-compute.conf'
+
+
+def _privsep_helper(layout, nova_conf):
     """oslo.privsep appends the context and socket arguments."""
     return '%s --config-file %s' % (layout.bin('privsep-helper'),
-                                    conf(layout, service))
+                                    conf(layout, 'nova', nova_conf))
 
 
 def conf(layout, service, name=None):

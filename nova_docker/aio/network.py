@@ -66,15 +66,16 @@ def agent_alive(client, host):
 
 
 def ensure_private_network(client):
-    """The admin project's ``private`` network with an IPv4 and an IPv6
-    subnet; returns its id. Looks before it creates."""
+    """The ``private`` network, shared by all projects, with an IPv4 and an
+    IPv6 subnet; returns its id. Looks before it creates."""
     neutron = client.endpoint('network') + '/v2.0'
     found = client.call('GET', neutron + '/networks?name=' + PRIVATE)
     if found['networks']:
         network = found['networks'][0]
     else:
+        # Shared: every project of the lab (tempest's too) can boot on it.
         network = client.call('POST', neutron + '/networks', {
-            'network': {'name': PRIVATE}})['network']
+            'network': {'name': PRIVATE, 'shared': True}})['network']
     have = {s['name'] for s in client.call(
         'GET', neutron + '/subnets?network_id=' + network['id'])['subnets']}
     for subnet in SUBNETS:

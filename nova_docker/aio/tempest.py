@@ -12,15 +12,15 @@ from nova_docker.aio import bootstrap
 from nova_docker.aio import configs
 from nova_docker.aio import images
 from nova_docker.aio.layout import REGION
+from nova_docker.aio import network
 from nova_docker.aio.progress import Failed
 
 TEMPEST = 'tempest>=47,<48'
 DEFAULT_REGEX = r'^tempest\.api\.compute\.servers'
 
-# Servers here have no ports: Neutron runs without a mechanism driver
-# (nothing binds a port) until the networked all-in-one exists. Each class
-# below needs a bound port or an address on the server.
-EXCLUDED = {
+# Without Neutron agents (``up --network none``) servers have no ports.
+# Each class below needs a bound port or an address on the server.
+EXCLUDED_WITHOUT_NETWORK = {
     r'test_create_server_multi_nic\.ServersTestMultiNic':
         'creates networks and boots with ports on them',
     r'test_device_tagging\.TaggedBootDevicesTest':
@@ -31,6 +31,10 @@ EXCLUDED = {
     r'test_remove_server_all_security_groups':
         'security groups live on ports; a server without one has none',
 }
+
+
+def excluded(layout):
+    return {} if layout.networked else EXCLUDED_WITHOUT_NETWORK
 
 
 def _venv(layout):
@@ -71,7 +75,9 @@ def config(layout, client):
             'admin_project_name': 'admin',
             'admin_domain_name': 'Default',
             'use_dynamic_credentials': 'True',
-            # No network for tests' projects: nothing could bind its ports.
+            # Tests' projects get no network of their own (that would need
+            # a router): they boot on the shared ``private`` network, or,
+            # without agents, with no port at all.
             'create_isolated_networks': 'False',
         },
         'identity': {'uri_v3': keystone, 'auth_version': 'v3',
@@ -86,6 +92,8 @@ def config(layout, client):
             'min_compute_nodes': '1',
             'max_microversion': 'latest',
             'build_timeout': '120',
+            **({'fixed_network_name': network.PRIVATE}
+               if layout.networked else {}),
         },
         # What the driver does and does not do; nothing on that fails,
         # nothing off that works.
@@ -103,7 +111,7 @@ def config(layout, client):
             'rescue': 'False',
             'stable_rescue': 'False',
             'change_password': 'False',
-            'interface_attach': 'False',
+            'interface_attach': str(layout.networked),
             'config_drive': 'False',
             'personality': 'False',
             'vnc_console': 'False',
@@ -142,13 +150,14 @@ def run(layout, python, regex=DEFAULT_REGEX, concurrency=2):
     with open(conf, 'w') as f:
         f.write(configs.render(config(layout,
                                       bootstrap.admin_client(layout))))
-    excluded = os.path.join(workspace, 'etc', 'aio-exclude.txt')
-    with open(excluded, 'w') as f:
-        for pattern, why in EXCLUDED.items():
-            f.write('%s  # %s\n' % (pattern, why))
     argv = [tempest, 'run', '--config-file', conf, '--regex', regex,
             '--concurrency', str(concurrency)]
-    if EXCLUDED:
-        argv += ['--exclude-list', excluded]
+    exclusions = excluded(layout)
+    if exclusions:
+        exclude_list = os.path.join(workspace, 'etc', 'aio-exclude.txt')
+        with open(exclude_list, 'w') as f:
+            for pattern, why in exclusions.items():
+                f.write('%s  # %s\n' % (pattern, why))
+        argv += ['--exclude-list', exclude_list]
     print('$ ' + ' '.join(argv), flush=True)
     return subprocess.call(argv, cwd=workspace)

@@ -59,6 +59,12 @@ class TestConfigs(unittest.TestCase):
         self.assertEqual('True',
                          nova['service_user']['send_service_user_token'])
 
+    def test_compute_holds_no_database_credentials(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        compute = configs.render(configs.nova_compute(layout))
+        self.assertNotIn(layout.secret('db'), compute)
+        self.assertIn('compute_driver = novadocker.DockerDriver', compute)
+
 
 class TestNetworkModes(unittest.TestCase):
 
@@ -106,10 +112,11 @@ class TestNetworkModes(unittest.TestCase):
     def test_nova_starts_its_privsep_helpers_from_the_venv(self):
         layout = self.layout()
         nova = configs.nova(layout)
+        compute_conf = configs.conf(layout, 'nova', 'nova-compute.conf')
         for section in ('nova_docker_privileged', 'vif_plug_ovs_privileged'):
             self.assertEqual(
                 '%s --config-file %s' % (layout.bin('privsep-helper'),
-                                         configs.conf(layout, 'nova')),
+                                         compute_conf),
                 nova[section]['helper_command'])
         self.assertEqual(configs.OVSDB,
                          nova['os_vif_ovs']['ovsdb_connection'])
