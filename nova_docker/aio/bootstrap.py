@@ -5,6 +5,7 @@ of ``up`` skips it; every API step looks before it creates.
 """
 
 import concurrent.futures
+import datetime
 import os
 import subprocess
 
@@ -190,8 +191,9 @@ def register_catalog(layout):
     admin_client(layout, fresh=True)
 
 
-def compute_registered(layout):
-    """True once nova-compute has made its node and resource provider.
+def compute_registered(layout, since):
+    """True once nova-compute has made its node and resource provider, and
+    the Nova daemons report (see nova_daemons_up).
 
     Nova's os-hypervisors lists only hosts already mapped to a cell, which
     is what discover_hosts does next: ask Placement instead.
@@ -199,17 +201,29 @@ def compute_registered(layout):
     c = admin_client(layout)
     found = c.call('GET', c.endpoint('placement')
                    + '/resource_providers?name=' + layout.compute_host)
-    return bool(found['resource_providers']) and nova_daemons_up(layout)
+    return bool(found['resource_providers']) and nova_daemons_up(
+        layout, since)
 
 
-def nova_daemons_up(layout):
-    """Nova sees fresh heartbeats of conductor, scheduler and compute (on a
-    re-run, the records of the last run are there but stale: down)."""
+def nova_daemons_up(layout, since):
+    """Conductor, scheduler and compute have each sent a heartbeat since
+    ``since`` (seconds since the epoch).
+
+    Nova calls a service "up" for a minute after its last heartbeat, so a
+    quick down-and-up finds the last run's records "up". nova-compute's
+    first heartbeat comes after its start-up (init_host): a server sent to
+    it before then is put in ERROR as a build its restart interrupted.
+    """
     c = admin_client(layout)
     listed = c.call('GET', c.endpoint('compute') + '/os-services?host='
                     + layout.compute_host)['services']
-    up = {s['binary'] for s in listed if s['state'] == 'up'}
-    return up >= {'nova-conductor', 'nova-scheduler', 'nova-compute'}
+    # Nova's timestamps are UTC, to the second.
+    threshold = datetime.datetime.fromtimestamp(
+        int(since), datetime.timezone.utc).replace(tzinfo=None)
+    fresh = {s['binary'] for s in listed if s['state'] == 'up' and s[
+        'updated_at'] and datetime.datetime.fromisoformat(
+            s['updated_at']) >= threshold}
+    return fresh >= {'nova-conductor', 'nova-scheduler', 'nova-compute'}
 
 
 def discover_hosts(layout):

@@ -10,6 +10,7 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import time
 
 from nova_docker.aio import bootstrap
 from nova_docker.aio import cloud
@@ -77,10 +78,12 @@ def up(layout, args):
     if layout.networked:
         for name in cloud.NEUTRON_DAEMONS:
             cloud.start_neutron_daemon(layout, name)
+    started = time.time()
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
     with p.step('Nova daemons report; nova-compute registers its node'):
-        wait_for(lambda: _quiet(bootstrap.compute_registered, layout), 180,
+        wait_for(lambda: _quiet(bootstrap.compute_registered, layout,
+                                started), 180,
                  'nova-compute', layout.log('nova-compute'),
                  alive=lambda: _daemons_alive(layout, cloud.NOVA_DAEMONS))
     if layout.networked:

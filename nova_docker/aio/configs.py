@@ -165,6 +165,9 @@ def neutron(layout):
             # reports): enough for one agent, and memory matters here.
             'rpc_workers': '1',
             'rpc_state_report_workers': '0',
+            # Nova waits for these events before a server goes ACTIVE:
+            # batch them for 1 s, not 2.
+            'send_events_interval': '1',
         },
         'database': {'connection': layout.db_url('neutron')},
         'keystone_authtoken': _authtoken(layout, 'neutron'),
@@ -214,6 +217,9 @@ def openvswitch_agent(layout):
         },
         'agent': {
             'tunnel_types': 'vxlan',
+            # The agent learns of new ports from an OVSDB monitor; its loop
+            # then wires them at the next tick: 1 s, not 2.
+            'polling_interval': '1',
             # We run as root: privileged commands and privsep helpers run
             # as they are (``env`` only finds them on PATH), never sudo.
             'root_helper': 'env',
