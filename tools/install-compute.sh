@@ -8,10 +8,15 @@ cd "$(dirname "$0")/.."
 VENV=${1:-/opt/nova-docker}
 
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-if ! command -v dockerd >/dev/null; then
-  echo "==> installing docker.io"
+# catatonit: the pause binary of the infra containers that own each
+# server's network namespace ([docker] infra_binary).
+pkgs=()
+command -v dockerd >/dev/null || pkgs+=(docker.io)
+[ -x /usr/bin/catatonit ] || pkgs+=(catatonit)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "==> installing ${pkgs[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 if ! docker version >/dev/null 2>&1; then
   echo "==> starting dockerd (log: /var/log/dockerd.log)"
@@ -36,6 +41,10 @@ compute_driver = novadocker.DockerDriver
 
 [docker]
 api_url = unix:///var/run/docker.sock
+
+# Neutron ports with ML2/OVS (os-vif adds them to br-int):
+[os_vif_ovs]
+ovsdb_connection = unix:/var/run/openvswitch/db.sock
 
 CONF
 echo "Full option list: etc/nova-docker.conf.sample"

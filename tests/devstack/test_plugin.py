@@ -41,9 +41,11 @@ class StackDockerHostTest(PluginTestCase):
                       self.devstack.calls('define_plugin'))
 
     def test_install_engine_from_distribution_packages(self):
-        packages = [c[1] for c in self.devstack.calls('install_package')]
+        packages = [p for c in self.devstack.calls('install_package')
+                    for p in c[1:]]
         self.assertIn('docker.io', packages)
         self.assertIn('busybox-static', packages)
+        self.assertIn('catatonit', packages)
         self.assertIn(['add_user_to_group', 'stack', 'docker'],
                       self.devstack.calls('add_user_to_group'))
         # No installer fetched from the network.
