@@ -139,9 +139,13 @@ def run(layout, python, regex=DEFAULT_REGEX, concurrency=2):
     ensure_installed(layout, python)
     tempest = os.path.join(_venv(layout), 'bin', 'tempest')
     if not os.path.exists(os.path.join(workspace, '.stestr.conf')):
-        # Workspaces are registered by name: one per all-in-one.
+        # Workspaces are registered by name (in ~/.tempest): one per
+        # all-in-one. A state directory made anew finds its old name still
+        # registered, which init refuses: forget it first.
         log = layout.log('tempest-init')
         with open(log, 'ab') as out:
+            subprocess.call([tempest, 'workspace', 'remove', '--name',
+                             layout.compute_host], stdout=out, stderr=out)
             if subprocess.call([tempest, 'init', '--name',
                                 layout.compute_host, workspace],
                                stdout=out, stderr=out):
