@@ -12,6 +12,10 @@ from nova_docker.aio.layout import REGION
 # The host's Open vSwitch, shared like the Docker engine.
 OVSDB = 'unix:/var/run/openvswitch/db.sock'
 INTEGRATION_BRIDGE = 'br-int'
+# Config files beside <service>.conf under <state>/etc/<service>/.
+NOVA_COMPUTE_CONF = 'nova-compute.conf'
+ML2_CONF = 'plugins/ml2/ml2_conf.ini'
+OVS_AGENT_CONF = 'plugins/ml2/openvswitch_agent.ini'
 
 
 def render(sections):
@@ -269,13 +273,6 @@ def service_env(layout):
         'PATH': os.path.join(layout.venv, 'bin') + ':' + os.environ.get(
             'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'),
     }
-
-
-ML2_CONF = 'plugins/ml2/ml2_conf.ini'
-OVS_AGENT_CONF = 'plugins/ml2/openvswitch_agent.ini'
-
-
-NOVA_COMPUTE_CONF = 'nova-compute.conf'
 
 
 def _privsep_helper(layout, nova_conf):
