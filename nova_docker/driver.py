@@ -25,6 +25,7 @@ from oslo_utils import units
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import engine as engine_mod
+from nova_docker import events
 from nova_docker import exception
 from nova_docker import host as host_mod
 from nova_docker import images
@@ -67,6 +68,7 @@ class DockerDriver(driver.ComputeDriver):
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
+        self._events = None
 
     # -- host -------------------------------------------------------------
 
@@ -76,6 +78,10 @@ class DockerDriver(driver.ComputeDriver):
         info = self._engine.info()
         self._facts = host_mod.facts(info)
         self._pods.init_host(host, CONF.docker)
+        self._events = events.EngineEvents(
+            self._engine, host, self.emit_event,
+            CONF.docker.stopped_event_delay)
+        self._events.start()
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -85,6 +91,10 @@ class DockerDriver(driver.ComputeDriver):
                   'dev': self._facts.io_device or 'no device',
                   'quota': 'enforced' if self._facts.root_disk_quota
                   else 'not enforced'})
+
+    def cleanup_host(self, host):
+        if self._events is not None:
+            self._events.stop()
 
     def get_available_nodes(self, refresh=False):
         return [self._host]
@@ -154,10 +164,10 @@ class DockerDriver(driver.ComputeDriver):
                 self._host, CONF.docker.state_cache_seconds).get(instance.uuid)
             if row is not None:
                 return hardware.InstanceInfo(
-                    state=power.from_engine(row.status))
+                    state=power.for_instance(row.status, None, instance))
         state = self._engine.inspect(instance.uuid)['State']
-        return hardware.InstanceInfo(
-            state=power.from_engine(state['Status'], state.get('OOMKilled')))
+        return hardware.InstanceInfo(state=power.for_instance(
+            state['Status'], state.get('OOMKilled', False), instance))
 
     # -- lifecycle --------------------------------------------------------
 
@@ -229,7 +239,16 @@ class DockerDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._engine.remove(instance.uuid)
+        try:
+            self._engine.remove(instance.uuid)
+        except exception.EngineUnavailable as e:
+            # Nova forgets the server now; its containers and ports go as
+            # soon as the engine answers again.
+            LOG.warning('%s Removing the server once it answers.', e,
+                        instance=instance)
+            self._events.when_engine_back(functools.partial(
+                self.destroy, context, instance, network_info))
+            return
         self.cleanup(context, instance, network_info, block_device_info,
                      destroy_disks, destroy_secrets=destroy_secrets)
 
