@@ -34,10 +34,13 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     ADMIN_API = True
     microversion = 'latest'
+    # URL of the engine this compute host uses: the shared one unless a
+    # test gives it one of its own (support.OwnEngine) before setUp.
+    engine_url = None
 
     def setUp(self):
         self.host = support.unique_host()
-        self.docker = support.engine_client()
+        self.docker = support.engine_client(self.engine_url)
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)
@@ -66,6 +69,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         # Spawn's settle check is part of what is tested: give busy CI
         # machines a margin.
         self.flags(spawn_settle_seconds=0.2, group='docker')
+        if self.engine_url:
+            self.flags(api_url=self.engine_url, group='docker')
         super()._setup_services()
 
     def _setup_compute_service(self):
