@@ -28,6 +28,7 @@ from nova_docker import engine as engine_mod
 from nova_docker import exception
 from nova_docker import host as host_mod
 from nova_docker import images
+from nova_docker import migration as migrations
 from nova_docker import network
 from nova_docker import pod
 from nova_docker import power
@@ -67,6 +68,9 @@ class DockerDriver(driver.ComputeDriver):
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
+        self._migrations = migrations.Migrations(
+            self._engine, self._images, self._pods, self._create_workload,
+            CONF.docker.image_staging_dir)
 
     # -- host -------------------------------------------------------------
 
@@ -166,25 +170,19 @@ class DockerDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         image = self._images.prepare(context, image_meta)
         try:
-            container = spec.build(
-                instance, self._host, image.image_id, image.config,
-                image_meta.properties.get('os_command_line'), self._facts,
-                CONF.docker)
-            self._report_unenforced(instance, container.unenforced)
             # NICs first, in a namespace the workload then joins.
             infra = self._pods.create(
                 instance, network_info or [], CONF.docker,
                 functools.partial(self._vif_events, instance, power_on))
-            create_args = container.create_args
-            if infra is not None:
-                create_args = spec.joined(create_args, infra)
             try:
-                self._engine.create(instance.uuid, image.ref, create_args)
+                self._create_workload(instance, image.ref, image.config,
+                                      image_meta, infra)
             except exception.ImageNotLoaded:
                 # Image-cache ageing (of a host sharing this engine) took
                 # the tag since prepare: bring the image back once.
                 image = self._images.prepare(context, image_meta)
-                self._engine.create(instance.uuid, image.ref, create_args)
+                self._create_workload(instance, image.ref, image.config,
+                                      image_meta, infra)
             if power_on:
                 self._engine.start(instance.uuid)
                 self._check_settled(instance)
@@ -193,6 +191,20 @@ class DockerDriver(driver.ComputeDriver):
                 self._undo_spawn(instance, image, network_info)
         LOG.info('Container created%s', ' and started' if power_on else '',
                  instance=instance)
+
+    def _create_workload(self, instance, image_ref, image_config, image_meta,
+                         infra):
+        """Create (not start) the workload with the instance's flavor,
+        joined to the infra container's namespace if it has one."""
+        container = spec.build(
+            instance, self._host, image_meta.id, image_config,
+            image_meta.properties.get('os_command_line'), self._facts,
+            CONF.docker)
+        self._report_unenforced(instance, container.unenforced)
+        create_args = container.create_args
+        if infra is not None:
+            create_args = spec.joined(create_args, infra)
+        self._engine.create(instance.uuid, image_ref, create_args)
 
     def _check_settled(self, instance):
         """Fail the build of a workload that exits straight away."""
@@ -229,9 +241,15 @@ class DockerDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        if self._migrations.reverting_here(instance):
+            # Revert of a resize on this host: the original container
+            # comes back into the same namespace.
+            self._engine.remove(instance.uuid)
+            return
         self._engine.remove(instance.uuid)
         self.cleanup(context, instance, network_info, block_device_info,
                      destroy_disks, destroy_secrets=destroy_secrets)
+        self._migrations.forget_images(instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
@@ -295,6 +313,36 @@ class DockerDriver(driver.ComputeDriver):
         image_meta = objects.ImageMeta.from_image_ref(
             context, self._images.image_api, image_id)
         return self._images.prepare(context, image_meta).loaded_now
+
+    # -- resize and cold migration (nova_docker/migration.py) ------------
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        return self._migrations.migrate_disk_and_power_off(
+            context, instance, network_info, timeout)
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        self._migrations.finish(
+            context, instance, disk_info, network_info, image_meta, power_on,
+            functools.partial(self._vif_events, instance, power_on))
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        self._migrations.confirm(instance, migration)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        self._migrations.revert(instance, network_info, power_on)
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        migrations.refuse_live_migration(instance)
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)

@@ -194,6 +194,48 @@ class Engine(object):
                 stderr=True)
         return output[-max_bytes:]
 
+    # -- containers kept aside during a resize ---------------------------
+
+    def rename(self, name, new_name):
+        with self._translated('rename %s' % name,
+                              functools.partial(
+                                  nova_exception.InstanceNotFound,
+                                  instance_id=name)):
+            self.client.api.rename(name, new_name)
+
+    def exists(self, name):
+        try:
+            with self._translated('inspect %s' % name,
+                                  functools.partial(
+                                      nova_exception.InstanceNotFound,
+                                      instance_id=name)):
+                self.client.api.inspect_container(name)
+            return True
+        except nova_exception.InstanceNotFound:
+            return False
+
+    def remove_named(self, name):
+        """Remove a container by name; a missing one is fine."""
+        try:
+            with self._translated('remove %s' % name,
+                                  functools.partial(
+                                      nova_exception.InstanceNotFound,
+                                      instance_id=name)):
+                self.client.api.remove_container(name, force=True)
+        except nova_exception.InstanceNotFound:
+            LOG.debug('Container %s was already gone', name)
+
+    def stop_infra(self, instance_uuid):
+        """Stop the infra container (its namespace goes); keep it."""
+        try:
+            with self._translated('stop the infra container',
+                                  self._missing(instance_uuid)):
+                self.client.api.stop(naming.infra_name(instance_uuid),
+                                     timeout=0)
+        except nova_exception.InstanceNotFound:
+            LOG.debug('Infra container of %s was already gone',
+                      instance_uuid)
+
     # -- infra containers (owners of instance network namespaces) -------
 
     def create_infra(self, instance_uuid, image_ref, create_args):
@@ -290,6 +332,11 @@ class Engine(object):
                 return self.client.api.inspect_image(ref)['Id']
         except exception.ImageNotLoaded:
             return None
+
+    def image_layers(self, ref):
+        """The image's layer diff ids, base first."""
+        with self._translated('inspect the image', _image_missing(ref)):
+            return self.client.api.inspect_image(ref)['RootFS']['Layers']
 
     def load_image(self, fileobj):
         """Stream a ``docker save`` archive into the engine."""

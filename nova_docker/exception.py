@@ -60,3 +60,7 @@ class NoNetworkNamespace(exception.Invalid):
     msg_fmt = ('Instance %(instance_uuid)s was booted without ports, so it '
                'has no network namespace to plug into: boot it with a port '
                'to hot-plug more.')
+
+
+class MoveFailed(exception.MigrationError):
+    msg_fmt = "Moving the server's files to the new host failed: %(reason)s"

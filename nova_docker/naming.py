@@ -15,6 +15,8 @@ INFRA_FOR = LABEL_PREFIX + 'infra-for'
 
 IMAGE_REPOSITORY = 'nova-glance/'
 SNAPSHOT_REPOSITORY = 'nova-snapshot/'
+# A resized or migrated server's files, committed from its container.
+MIGRATION_REPOSITORY = 'nova-migration/'
 
 
 def container_name(instance_uuid):
@@ -31,6 +33,17 @@ def image_reference(image_id, checksum=None):
     that re-uploaded data under a reused id is never mistaken for the old.
     """
     return '%s%s:%s' % (IMAGE_REPOSITORY, image_id, checksum or 'latest')
+
+
+def resized_from_name(instance_uuid):
+    """The original container, kept until a resize is confirmed or
+    reverted."""
+    return 'nova-%s-resized-from' % instance_uuid
+
+
+def migration_reference(instance_uuid, migration_id):
+    """Engine tag of a server's files committed for a resize or move."""
+    return '%s%s:%s' % (MIGRATION_REPOSITORY, instance_uuid, migration_id)
 
 
 def snapshot_reference(snapshot_id):

@@ -101,6 +101,13 @@ class Pods(object):
         finally:
             self._engine.remove_infra(instance.uuid)
 
+    def park(self, instance, network_info):
+        """Unplug every port and stop the infra container, keeping it (a
+        server moving away may come back on a revert; ``ensure`` then
+        starts it and plugs the ports again)."""
+        network.unplug(instance, network_info or [])
+        self._engine.stop_infra(instance.uuid)
+
     def attach(self, instance, vif):
         pid = self._engine.infra_pid(instance.uuid)
         if pid is None:
