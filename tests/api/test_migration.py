@@ -4,8 +4,10 @@ two hosts that each have their own engine (files moved through Glance)."""
 from nova.tests.functional.api import client
 
 from nova_docker import naming
+from nova_docker import netplan
 from nova_docker import transfer
 from tests.api import base
+from tests.api import test_network
 
 MIB = 1024 * 1024
 
@@ -164,3 +166,41 @@ class MoveBetweenHostsTest(base.TwoEnginesTestCase, MoveAssertions):
     def container_status_on(self, server, client):
         return client.api.inspect_container(
             naming.container_name(server['id']))['State']['Status']
+
+
+class MigrateWithPortsTest(test_network.NetworkTestBase,
+                           base.TwoEnginesTestCase):
+
+    def test_ports_follow_the_server_to_the_other_host(self):
+        port_a, a4, a6 = self.make_port()
+        port_b, b4, _b6 = self.make_port()
+        moving, staying = (
+            self._wait_for_state_change(self.api.post_server({
+                'server': self._build_server(
+                    image_uuid=self.image_id, flavor_id=self.flavor_id,
+                    networks=[{'port': port}], host=self.host)}), 'ACTIVE')
+            for port in (port_a, port_b))
+
+        moving = self._migrate_server(moving, host=self.host2)
+        self.assertEqual(self.host2, moving['OS-EXT-SRV-ATTR:host'])
+        container = self.second_docker.containers.get(
+            naming.container_name(moving['id']))
+        code, addrs = container.exec_run(['ip', 'addr'])
+        self.assertIn('%s/24' % a4, addrs.decode())
+        self.assertIn('%s/64' % a6, addrs.decode())
+        code, output = container.exec_run(
+            ['ping', '-c', '2', '-W', '3', b4])
+        self.assertEqual(0, code, output)
+        self.assert_pings(staying, a4)
+        # One switch port each: the source unplugged its end.
+        self.assertEqual(sorted([netplan.host_dev(port_a),
+                                 netplan.host_dev(port_b)]),
+                         sorted(self.ovs.ports()))
+
+        moving = self._confirm_resize(moving)
+        self.assertEqual([], self.docker.containers.list(
+            all=True, filters={'label': '%s=%s' % (naming.INFRA_FOR,
+                                                   moving['id'])}))
+        self._delete_server(moving)
+        self._delete_server(staying)
+        self.assert_no_host_devices(port_a, port_b)
