@@ -61,6 +61,13 @@ container_opts = [
                  help='How long one listing of this host\'s containers '
                       'serves the periodic power-state sync. Nova asks '
                       'for fresh state after its own operations.'),
+    cfg.FloatOpt('stopped_event_delay',
+                 default=1.0, min=0.0,
+                 help='Seconds a "stopped" lifecycle event waits before it '
+                      'reaches Nova; a start of the same container meanwhile '
+                      '(a restart) cancels it, so that a restart never makes '
+                      'Nova stop the server (as the libvirt driver delays '
+                      'its STOPPED events).'),
 ]
 
 image_opts = [

@@ -25,6 +25,7 @@ from oslo_utils import units
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import engine as engine_mod
+from nova_docker import events
 from nova_docker import exception
 from nova_docker import host as host_mod
 from nova_docker import images
@@ -71,6 +72,7 @@ class DockerDriver(driver.ComputeDriver):
         self._migrations = migrations.Migrations(
             self._engine, self._images, self._pods, self._create_workload,
             CONF.docker.image_staging_dir)
+        self._events = None
 
     # -- host -------------------------------------------------------------
 
@@ -80,6 +82,10 @@ class DockerDriver(driver.ComputeDriver):
         info = self._engine.info()
         self._facts = host_mod.facts(info)
         self._pods.init_host(host, CONF.docker)
+        self._events = events.EngineEvents(
+            self._engine, host, self.emit_event,
+            CONF.docker.stopped_event_delay)
+        self._events.start()
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -89,6 +95,10 @@ class DockerDriver(driver.ComputeDriver):
                   'dev': self._facts.io_device or 'no device',
                   'quota': 'enforced' if self._facts.root_disk_quota
                   else 'not enforced'})
+
+    def cleanup_host(self, host):
+        if self._events is not None:
+            self._events.stop()
 
     def get_available_nodes(self, refresh=False):
         return [self._host]
@@ -158,10 +168,10 @@ class DockerDriver(driver.ComputeDriver):
                 self._host, CONF.docker.state_cache_seconds).get(instance.uuid)
             if row is not None:
                 return hardware.InstanceInfo(
-                    state=power.from_engine(row.status))
+                    state=power.for_instance(row.status, None, instance))
         state = self._engine.inspect(instance.uuid)['State']
-        return hardware.InstanceInfo(
-            state=power.from_engine(state['Status'], state.get('OOMKilled')))
+        return hardware.InstanceInfo(state=power.for_instance(
+            state['Status'], state.get('OOMKilled', False), instance))
 
     # -- lifecycle --------------------------------------------------------
 
@@ -241,12 +251,21 @@ class DockerDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        if self._migrations.reverting_here(instance):
+        try:
+            reverting_here = self._migrations.reverting_here(instance)
+            self._engine.remove(instance.uuid)
+        except exception.EngineUnavailable as e:
+            # Nova forgets the server now; its containers and ports go as
+            # soon as the engine answers again.
+            LOG.warning('%s Removing the server once it answers.', e,
+                        instance=instance)
+            self._events.when_engine_back(functools.partial(
+                self.destroy, context, instance, network_info))
+            return
+        if reverting_here:
             # Revert of a resize on this host: the original container
             # comes back into the same namespace.
-            self._engine.remove(instance.uuid)
             return
-        self._engine.remove(instance.uuid)
         self.cleanup(context, instance, network_info, block_device_info,
                      destroy_disks, destroy_secrets=destroy_secrets)
         self._migrations.forget_images(instance)

@@ -314,6 +314,33 @@ class Engine(object):
             return rows
         return self.list_host(host)
 
+    def forget_listing(self, host):
+        """Drop the cached listing: a container of this host changed."""
+        with self._snapshot_lock:
+            self._snapshot.pop(host, None)
+
+    # -- events -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def container_events(self, host, actions, since=None):
+        """The engine's stream of ``actions`` of this host's containers
+        (decoded dicts), from engine time ``since`` (nanoseconds) on, or
+        from now. The iteration ends when the engine goes away or when
+        close() is called from another thread; the stream is closed when
+        the block ends.
+        """
+        filters = {'type': 'container', 'event': list(actions),
+                   'label': '%s=%s' % (naming.COMPUTE_HOST, host)}
+        if since is not None:
+            since = '%d.%09d' % divmod(since, 10 ** 9)
+        with self._translated('follow the event stream'):
+            stream = self.client.api.events(since=since, filters=filters,
+                                            decode=True)
+        try:
+            yield stream
+        finally:
+            _close_quietly(stream)
+
     # -- images -----------------------------------------------------------
 
     def image_config(self, ref):
@@ -416,6 +443,14 @@ def _parse_time(stamp):
         digits = rest[:len(rest) - 6]
         stamp = '%s.%s%s' % (head, digits[:6].ljust(6, '0'), rest[-6:])
     return datetime.datetime.fromisoformat(stamp)
+
+
+def _close_quietly(stream):
+    """Close an event stream whose engine may already be gone."""
+    try:
+        stream.close()
+    except OSError:
+        pass
 
 
 def _image_missing(ref):
