@@ -60,3 +60,9 @@ class NoNetworkNamespace(exception.Invalid):
     msg_fmt = ('Instance %(instance_uuid)s was booted without ports, so it '
                'has no network namespace to plug into: boot it with a port '
                'to hot-plug more.')
+
+
+class BuildInterrupted(exception.NovaException):
+    msg_fmt = ('nova-compute on %(host)s stopped (crash or restart) while '
+               'it was building this server; what the build had made is '
+               'removed with the server: delete it and create it again.')

@@ -7,7 +7,9 @@ instances evacuated from this host, with the instances it places here; no
 request is handled before ``init_host`` ends. So at that moment nothing of
 this host is in progress, and whatever carries this host's name but no
 instance needs is a leftover of a crash (``kill -9``, host power loss) or of
-a delete made while nova-compute was down. Removed, each logged once:
+a delete made while nova-compute was down. A server whose build was
+interrupted gets a fault saying so (Nova then puts it in ERROR; deleting it
+removes what the build made). Removed, each logged once:
 
 - containers, workload or infra, labelled with this compute host for an
   instance Nova no longer places here. Kept: every instance Nova places on
@@ -27,6 +29,8 @@ import collections
 import os
 import stat
 
+from nova.compute import utils as compute_utils
+from nova.compute import vm_states
 from nova import exception as nova_exception
 from nova import objects
 from nova import utils as nova_utils
@@ -43,7 +47,9 @@ def reconcile(context, engine, images, host, instances):
     """Remove this host's leftovers; never raises: start-up housekeeping
     must not stop nova-compute from starting (Nova's periodic
     ``_cleanup_running_deleted_instances`` is the backstop)."""
-    for step, args in ((_containers, (context, engine, host, instances)),
+    for step, args in ((_fault_interrupted_builds, (context, host,
+                                                    instances)),
+                       (_containers, (context, engine, host, instances)),
                        (_snapshot_tags, (engine, host)),
                        (_staging_files, (images.staging_dir, host))):
         try:
@@ -60,6 +66,15 @@ def placed_here(context, host, instances):
     migrations = objects.MigrationList.get_in_progress_by_host_and_node(
         context, host, host)
     return uuids | {migration.instance_uuid for migration in migrations}
+
+
+def _fault_interrupted_builds(context, host, instances):
+    """Nova puts a server whose build the restart interrupted in ERROR
+    without saying why: say it, and what to do."""
+    for instance in instances:
+        if instance.vm_state == vm_states.BUILDING:
+            compute_utils.add_instance_fault_from_exc(
+                context, instance, exception.BuildInterrupted(host=host))
 
 
 def _containers(context, engine, host, instances):
