@@ -29,6 +29,7 @@ from nova_docker import events
 from nova_docker import exception
 from nova_docker import host as host_mod
 from nova_docker import images
+from nova_docker import leftovers
 from nova_docker import migration as migrations
 from nova_docker import network
 from nova_docker import pod
@@ -64,7 +65,8 @@ class DockerDriver(driver.ComputeDriver):
         self._host = CONF.host
         self._engine = engine_mod.Engine.from_conf(CONF)
         self._images = images.ImageStore(
-            self._engine, glance.API(), CONF.docker.image_staging_dir,
+            self._engine, glance.API(), self._host,
+            CONF.docker.image_staging_dir,
             CONF.docker.allowed_registries)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
@@ -99,6 +101,13 @@ class DockerDriver(driver.ComputeDriver):
     def cleanup_host(self, host):
         if self._events is not None:
             self._events.stop()
+
+    def process_instances_at_startup(self, context, instances):
+        # Nova calls this once evacuated instances are gone, with the
+        # instances it places here: what else this host owns is leftover.
+        leftovers.reconcile(context, self._engine, self._images, self._host,
+                            instances)
+        return instances
 
     def get_available_nodes(self, refresh=False):
         return [self._host]

@@ -305,6 +305,33 @@ class Engine(object):
             self._snapshot[host] = (time.monotonic(), rows)
         return rows
 
+    def owned_containers(self, host):
+        """{container id: (instance uuid, container name)} of every
+        container, workload or infra, labelled with this compute host."""
+        with self._translated('list containers'):
+            raw = self.client.api.containers(
+                all=True, filters={'label': '%s=%s' % (naming.COMPUTE_HOST,
+                                                       host)})
+        owned = {}
+        for entry in raw:
+            labels = entry.get('Labels') or {}
+            uuid = (labels.get(naming.INSTANCE_UUID)
+                    or labels.get(naming.INFRA_FOR))
+            if uuid:
+                owned[entry['Id']] = (uuid, (entry.get('Names') or [''])[0]
+                                      .lstrip('/'))
+        return owned
+
+    def remove_by_id(self, container_id):
+        """Remove one container found by owned_containers, by its id (a
+        name may have been taken again since); a missing one is fine."""
+        try:
+            with self._translated('remove container %s' % container_id,
+                                  self._missing(container_id)):
+                self.client.api.remove_container(container_id, force=True)
+        except nova_exception.InstanceNotFound:
+            LOG.debug('Container %s was already gone', container_id)
+
     def cached_list_host(self, host, max_age):
         """The last listing if younger than max_age seconds, else a new
         one: Nova's power-state sync asks for every instance in a burst."""

@@ -64,3 +64,9 @@ class NoNetworkNamespace(exception.Invalid):
 
 class MoveFailed(exception.MigrationError):
     msg_fmt = "Moving the server's files to the new host failed: %(reason)s"
+
+
+class BuildInterrupted(exception.NovaException):
+    msg_fmt = ('nova-compute on %(host)s stopped (crash or restart) while '
+               'it was building this server; what the build had made is '
+               'removed with the server: delete it and create it again.')

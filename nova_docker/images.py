@@ -23,6 +23,7 @@ from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import archive
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import naming
 
@@ -45,11 +46,12 @@ then removes it).
 
 class ImageStore(object):
 
-    def __init__(self, engine, image_api, staging_dir=None,
+    def __init__(self, engine, image_api, host, staging_dir=None,
                  allowed_registries=()):
         self._engine = engine
         self.image_api = image_api
-        self._staging_dir = staging_dir
+        self.host = host
+        self.staging_dir = staging_dir or tempfile.gettempdir()
         self._allowed_registries = set(allowed_registries)
 
     def prepare(self, context, image_meta):
@@ -83,7 +85,7 @@ class ImageStore(object):
     def committed(self, instance_uuid, snapshot_id):
         """The container's files as a temporary engine image, removed
         afterwards whatever happens."""
-        ref = naming.snapshot_reference(snapshot_id)
+        ref = naming.snapshot_reference(snapshot_id, self.host)
         self._engine.commit(instance_uuid, ref)
         try:
             yield ref
@@ -97,7 +99,8 @@ class ImageStore(object):
         metadata = {'name': snapshot['name'], 'status': 'active',
                     'container_format': DOCKER_CONTAINER_FORMAT,
                     'disk_format': 'raw'}
-        archive = _ChunkReader(self._engine.save_image(ref))
+        archive = _ChunkReader(crashpoint.after_first(
+            self._engine.save_image(ref), crashpoint.SNAPSHOT_UPLOAD))
         self.image_api.update(context, snapshot_id, metadata, data=archive)
         LOG.info('Uploaded snapshot %s to Glance', snapshot_id)
 
@@ -146,7 +149,8 @@ class ImageStore(object):
 
     def _load(self, context, image_id, meta, ref):
         with tempfile.NamedTemporaryFile(
-                dir=self._staging_dir, prefix='nova-docker-image-') as staged:
+                dir=self.staging_dir,
+                prefix=naming.staging_prefix(self.host)) as staged:
             self._download(context, image_id, meta, staged)
             try:
                 info = archive.inspect(staged.name)
@@ -251,6 +255,7 @@ class _VerifyingWriter(object):
 
     def write(self, chunk):
         self._staged.write(chunk)
+        crashpoint.reached(crashpoint.IMAGE_DOWNLOAD)
         if self._hash is not None:
             self._hash.update(chunk)
         self.bytes += len(chunk)

@@ -4,6 +4,9 @@ Containers and images are found again by these, never by Glance or Nova
 display names, which tenants choose and may repeat.
 """
 
+import os
+import re
+
 LABEL_PREFIX = 'org.openstack.nova.'
 INSTANCE_UUID = LABEL_PREFIX + 'instance-uuid'
 INSTANCE_NAME = LABEL_PREFIX + 'instance-name'
@@ -46,9 +49,28 @@ def migration_reference(instance_uuid, migration_id):
     return '%s%s:%s' % (MIGRATION_REPOSITORY, instance_uuid, migration_id)
 
 
-def snapshot_reference(snapshot_id):
-    """Engine tag of a snapshot while it is being uploaded."""
-    return '%s%s:latest' % (SNAPSHOT_REPOSITORY, snapshot_id)
+def snapshot_reference(snapshot_id, host):
+    """Engine tag of a snapshot while it is being uploaded. The tag names
+    the compute host, so that at start-up a host removes the leftovers of
+    its own interrupted uploads and never another host's upload in
+    progress on a shared engine."""
+    return '%s%s:%s' % (SNAPSHOT_REPOSITORY, snapshot_id, host_tag(host))
+
+
+def host_tag(host):
+    """A compute host name as an engine tag ([A-Za-z0-9_.-], at most 128,
+    not starting with '.' or '-')."""
+    return re.sub(r'[^A-Za-z0-9_.-]', '_', '_' + host
+                  if host[:1] in '.-' else host)[:128]
+
+
+# Staging files of Glance downloads: named after the compute host, for the
+# same reason as snapshot tags.
+STAGING_PREFIX = 'nova-docker-image-'
+
+
+def staging_prefix(host):
+    return '%s%s-' % (STAGING_PREFIX, host.replace(os.sep, '_'))
 
 
 def glance_id_of(ref):

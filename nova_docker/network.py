@@ -25,6 +25,7 @@ from os_vif import exception as os_vif_exception
 from os_vif.objects import vif as os_vif_objects
 from pyroute2 import NetlinkError
 
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import netplan
 from nova_docker import privsep
@@ -137,6 +138,7 @@ def plug_one(instance, vif, iface, pid):
         privsep.add_veth(iface.host_dev, iface.peer_dev, iface.mtu)
         try:
             _plug_host(instance, vif, iface)
+            crashpoint.reached(crashpoint.PORT_PLUG)
             privsep.move_into_netns(iface.peer_dev, pid)
             privsep.configure_in_netns(
                 pid, iface.peer_dev, iface.name, iface.mac, iface.mtu,

@@ -27,6 +27,7 @@ from nova import exception as nova_exception
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import infra
 from nova_docker import naming
@@ -78,6 +79,7 @@ class Pods(object):
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._engine.remove_infra(instance.uuid)
+        crashpoint.reached(crashpoint.INFRA_CREATED)
         return naming.infra_name(instance.uuid)
 
     def ensure(self, instance, network_info):
