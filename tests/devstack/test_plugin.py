@@ -12,6 +12,8 @@ from tests.devstack import harness
 HOST = 'devstack-host'
 OURS = {'org.openstack.nova.compute-host': HOST,
         'org.openstack.nova.instance-uuid': 'u1'}
+INFRA = {'org.openstack.nova.compute-host': HOST,
+         'org.openstack.nova.infra-for': 'u1'}
 
 
 class PluginTestCase(testtools.TestCase):
@@ -335,13 +337,20 @@ class UnstackCleanTest(PluginTestCase):
                 {'id': 'c-other-host', 'name': 'nova-u3', 'labels': dict(
                     OURS, **{'org.openstack.nova.compute-host': 'other',
                              'org.openstack.nova.instance-uuid': 'u3'})},
+                # Infra containers own servers' namespaces: no
+                # instance-uuid label (listings of instances skip them).
+                {'id': 'c-ours-infra', 'name': 'nova-u1-infra',
+                 'labels': INFRA},
+                {'id': 'c-other-infra', 'name': 'nova-u3-infra',
+                 'labels': dict(INFRA, **{
+                     'org.openstack.nova.compute-host': 'other'})},
                 # Not this driver's, though labelled like it.
                 {'id': 'c-lookalike', 'name': 'my-app', 'labels': OURS},
                 {'id': 'c-unrelated', 'name': 'nova-db', 'labels': {}},
             ],
             images=['nova-glance/abc:123', 'nova-snapshot/def:latest',
                     'nova-docker/busybox:latest', 'debian:12',
-                    'nova-glance-other:1'])
+                    'nova-glance-other:1', 'nova-docker/infra:0123abcd'])
 
     def remaining(self):
         return sorted(c['id'] for c in
@@ -349,25 +358,26 @@ class UnstackCleanTest(PluginTestCase):
 
     def test_unstack_removes_only_this_drivers_containers_here(self):
         self.devstack.run('unstack')
-        self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
-                         self.remaining())
-        self.assertEqual(5, len(self.devstack.docker_state_now()['images']))
+        self.assertEqual(['c-lookalike', 'c-other-host', 'c-other-infra',
+                          'c-unrelated'], self.remaining())
+        self.assertEqual(6, len(self.devstack.docker_state_now()['images']))
         rm = [c for c in self.devstack.calls('docker') if c[1] == 'rm']
         self.assertEqual(1, len(rm))
-        self.assertEqual(['c-ours', 'c-ours-stopped'], sorted(rm[0][4:]))
+        self.assertEqual(['c-ours', 'c-ours-infra', 'c-ours-stopped'],
+                         sorted(rm[0][4:]))
 
     def test_unstack_uses_configured_host_name(self):
         self.devstack.write_ini(self.devstack.nova_cpu_conf,
                                 {'DEFAULT': {'host': 'other'}})
         self.devstack.run('unstack')
-        self.assertEqual(['c-lookalike', 'c-ours', 'c-ours-stopped',
-                          'c-unrelated'], self.remaining())
+        self.assertEqual(['c-lookalike', 'c-ours', 'c-ours-infra',
+                          'c-ours-stopped', 'c-unrelated'], self.remaining())
 
     def test_unstack_twice_is_harmless(self):
         self.devstack.run('unstack')
         self.devstack.run('unstack')
-        self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
-                         self.remaining())
+        self.assertEqual(['c-lookalike', 'c-other-host', 'c-other-infra',
+                          'c-unrelated'], self.remaining())
 
     def test_unstack_without_engine(self):
         self.devstack.set_docker_state(running=False, containers=[],
@@ -376,8 +386,8 @@ class UnstackCleanTest(PluginTestCase):
 
     def test_clean_removes_containers_images_and_shim(self):
         self.devstack.run('clean')
-        self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
-                         self.remaining())
+        self.assertEqual(['c-lookalike', 'c-other-host', 'c-other-infra',
+                          'c-unrelated'], self.remaining())
         self.assertEqual(['debian:12', 'nova-glance-other:1'],
                          sorted(self.devstack.docker_state_now()['images']))
         self.assertFalse(os.path.exists(os.path.join(
