@@ -61,6 +61,14 @@ container_opts = [
                  help='How long one listing of this host\'s containers '
                       'serves the periodic power-state sync. Nova asks '
                       'for fresh state after its own operations.'),
+    cfg.FloatOpt('engine_watch_seconds',
+                 default=2.0, min=0.0,
+                 help='How often a background thread asks whether the '
+                      'engine restarted (its process changed, or it stopped '
+                      'answering and came back). After a restart every '
+                      'server Nova has ACTIVE or PAUSED is brought back: '
+                      'infra container started, ports plugged again, '
+                      'workload started (and paused). 0 turns this off.'),
 ]
 
 image_opts = [

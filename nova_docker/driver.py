@@ -31,6 +31,7 @@ from nova_docker import images
 from nova_docker import network
 from nova_docker import pod
 from nova_docker import power
+from nova_docker import recovery
 from nova_docker import spec
 
 CONF = nova_conf.CONF
@@ -67,6 +68,10 @@ class DockerDriver(driver.ComputeDriver):
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
+        self._recovery = recovery.Recovery(self._engine, self._pods,
+                                           self._host)
+        self._watch = recovery.EngineWatch(
+            self._engine, self._recovery, CONF.docker.engine_watch_seconds)
 
     # -- host -------------------------------------------------------------
 
@@ -76,6 +81,8 @@ class DockerDriver(driver.ComputeDriver):
         info = self._engine.info()
         self._facts = host_mod.facts(info)
         self._pods.init_host(host, CONF.docker)
+        self._recovery.host = host
+        self._watch.start()
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -85,6 +92,9 @@ class DockerDriver(driver.ComputeDriver):
                   'dev': self._facts.io_device or 'no device',
                   'quota': 'enforced' if self._facts.root_disk_quota
                   else 'not enforced'})
+
+    def cleanup_host(self, host):
+        self._watch.stop()
 
     def get_available_nodes(self, refresh=False):
         return [self._host]
@@ -246,12 +256,14 @@ class DockerDriver(driver.ComputeDriver):
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         if reboot_type == 'SOFT':
+            # The namespace may be gone (infra removed, engine restarted).
+            self._recovery.repair_namespace(instance, network_info)
             self._engine.restart(instance.uuid, CONF.shutdown_timeout)
             return
         # Hard: whatever state the container is in (the engine kills a
         # paused one too), it ends up running.
         self._engine.kill(instance.uuid)
-        self._pods.ensure(instance, network_info)
+        self._recovery.repair_namespace(instance, network_info)
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
@@ -262,7 +274,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        self._pods.ensure(instance, network_info)
+        self._recovery.repair_namespace(instance, network_info)
         self._engine.start(instance.uuid)
 
     def pause(self, instance):
@@ -274,15 +286,17 @@ class DockerDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         if self._state(instance) != power_state.RUNNING:
-            self._pods.ensure(instance, network_info)
+            self._recovery.repair_namespace(instance, network_info)
             self._engine.start(instance.uuid)
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        with self._images.committed(instance.uuid, image_id) as ref:
-            update_task_state(task_state=task_states.IMAGE_UPLOADING,
-                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            self._images.upload(context, image_id, ref)
+        with recovery.reported_if_missing(context, instance):
+            update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+            with self._images.committed(instance.uuid, image_id) as ref:
+                update_task_state(
+                    task_state=task_states.IMAGE_UPLOADING,
+                    expected_state=task_states.IMAGE_PENDING_UPLOAD)
+                self._images.upload(context, image_id, ref)
 
     def manage_image_cache(self, context, all_instances):
         if not CONF.image_cache.remove_unused_base_images:
@@ -307,7 +321,7 @@ class DockerDriver(driver.ComputeDriver):
     def plug_vifs(self, instance, network_info):
         # nova-compute calls this from init_host for each instance: after a
         # restart of the service or of the host, NICs are put back.
-        self._pods.ensure(instance, network_info)
+        self._recovery.plug_vifs(instance, network_info)
 
     def unplug_vifs(self, instance, network_info):
         network.unplug(instance, network_info)

@@ -60,3 +60,11 @@ class NoNetworkNamespace(exception.Invalid):
     msg_fmt = ('Instance %(instance_uuid)s was booted without ports, so it '
                'has no network namespace to plug into: boot it with a port '
                'to hot-plug more.')
+
+
+class WorkloadGone(exception.VirtualInterfacePlugException):
+    # A plug exception because nova-compute's start-up handles exactly that
+    # one per instance: it puts that server in ERROR and starts the others.
+    msg_fmt = ('The container of instance %(instance_uuid)s is gone from '
+               'the Docker engine (removed outside Nova) and its files with '
+               'it: rebuild or delete the server.')
