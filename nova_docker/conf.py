@@ -68,6 +68,14 @@ container_opts = [
                       '(a restart) cancels it, so that a restart never makes '
                       'Nova stop the server (as the libvirt driver delays '
                       'its STOPPED events).'),
+    cfg.FloatOpt('engine_watch_seconds',
+                 default=2.0, min=0.0,
+                 help='How often a background thread asks whether the '
+                      'engine restarted (its process changed, or it stopped '
+                      'answering and came back). After a restart every '
+                      'server Nova has ACTIVE or PAUSED is brought back: '
+                      'infra container started, ports plugged again, '
+                      'workload started (and paused). 0 turns this off.'),
 ]
 
 image_opts = [

@@ -34,6 +34,7 @@ from nova_docker import migration as migrations
 from nova_docker import network
 from nova_docker import pod
 from nova_docker import power
+from nova_docker import recovery
 from nova_docker import spec
 
 CONF = nova_conf.CONF
@@ -75,6 +76,10 @@ class DockerDriver(driver.ComputeDriver):
             self._engine, self._images, self._pods, self._create_workload,
             CONF.docker.image_staging_dir)
         self._events = None
+        self._recovery = recovery.Recovery(self._engine, self._pods,
+                                           self._host)
+        self._watch = recovery.EngineWatch(
+            self._engine, self._recovery, CONF.docker.engine_watch_seconds)
 
     # -- host -------------------------------------------------------------
 
@@ -88,6 +93,8 @@ class DockerDriver(driver.ComputeDriver):
             self._engine, host, self.emit_event,
             CONF.docker.stopped_event_delay)
         self._events.start()
+        self._recovery.host = host
+        self._watch.start()
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -101,6 +108,7 @@ class DockerDriver(driver.ComputeDriver):
     def cleanup_host(self, host):
         if self._events is not None:
             self._events.stop()
+        self._watch.stop()
 
     def process_instances_at_startup(self, context, instances):
         # Nova calls this once evacuated instances are gone, with the
@@ -292,12 +300,14 @@ class DockerDriver(driver.ComputeDriver):
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         if reboot_type == 'SOFT':
+            # The namespace may be gone (infra removed, engine restarted).
+            self._recovery.repair_namespace(instance, network_info)
             self._engine.restart(instance.uuid, CONF.shutdown_timeout)
             return
         # Hard: whatever state the container is in (the engine kills a
         # paused one too), it ends up running.
         self._engine.kill(instance.uuid)
-        self._pods.ensure(instance, network_info)
+        self._recovery.repair_namespace(instance, network_info)
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
@@ -308,7 +318,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        self._pods.ensure(instance, network_info)
+        self._recovery.repair_namespace(instance, network_info)
         self._engine.start(instance.uuid)
 
     def pause(self, instance):
@@ -320,15 +330,17 @@ class DockerDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         if self._state(instance) != power_state.RUNNING:
-            self._pods.ensure(instance, network_info)
+            self._recovery.repair_namespace(instance, network_info)
             self._engine.start(instance.uuid)
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        with self._images.committed(instance.uuid, image_id) as ref:
-            update_task_state(task_state=task_states.IMAGE_UPLOADING,
-                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            self._images.upload(context, image_id, ref)
+        with recovery.reported_if_missing(context, instance):
+            update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+            with self._images.committed(instance.uuid, image_id) as ref:
+                update_task_state(
+                    task_state=task_states.IMAGE_UPLOADING,
+                    expected_state=task_states.IMAGE_PENDING_UPLOAD)
+                self._images.upload(context, image_id, ref)
 
     def manage_image_cache(self, context, all_instances):
         if not CONF.image_cache.remove_unused_base_images:
@@ -383,7 +395,7 @@ class DockerDriver(driver.ComputeDriver):
     def plug_vifs(self, instance, network_info):
         # nova-compute calls this from init_host for each instance: after a
         # restart of the service or of the host, NICs are put back.
-        self._pods.ensure(instance, network_info)
+        self._recovery.plug_vifs(instance, network_info)
 
     def unplug_vifs(self, instance, network_info):
         network.unplug(instance, network_info)

@@ -9,6 +9,8 @@ operation is one engine call.
 import contextlib
 import datetime
 import functools
+import socket
+import struct
 import threading
 import time
 
@@ -84,6 +86,30 @@ class Engine(object):
     def info(self):
         with self._translated('describe itself'):
             return self.client.info()
+
+    def identity(self, timeout):
+        """What tells this engine apart from itself before a restart, or
+        None if it does not answer within ``timeout`` seconds.
+
+        The engine's API has no start time or boot id. For an engine on a
+        local socket, the serving process (its pid and start time, from the
+        socket's peer credentials) is one; for a remote engine the caller
+        sees a restart only as a time the engine did not answer.
+        """
+        try:
+            probe = docker.APIClient(
+                base_url=self.url, version=self._client_version(),
+                timeout=timeout, tls=self._tls)
+            with contextlib.closing(probe):
+                engine_id = probe.info()['ID']
+        except (docker_errors.DockerException,
+                requests.exceptions.RequestException):
+            return None
+        return engine_id, _socket_owner(self.url, timeout)
+
+    def _client_version(self):
+        client = self._client
+        return client.api.api_version if client is not None else 'auto'
 
     # -- errors -----------------------------------------------------------
 
@@ -164,12 +190,26 @@ class Engine(object):
                                     timeout=timeout)
 
     def pause(self, instance_uuid):
-        with self._translated('pause', self._missing(instance_uuid)):
-            self.client.api.pause(naming.container_name(instance_uuid))
+        """Freeze the container; one already paused is left so."""
+        try:
+            with self._translated('pause', self._missing(instance_uuid)):
+                self.client.api.pause(naming.container_name(instance_uuid))
+        except (exception.ContainerStateConflict, exception.EngineError):
+            # Docker 20.10 answers 500 "already paused".
+            if not self.inspect(instance_uuid)['State'].get('Paused'):
+                raise
+            LOG.debug('Container of %s was already paused', instance_uuid)
 
     def unpause(self, instance_uuid):
-        with self._translated('unpause', self._missing(instance_uuid)):
-            self.client.api.unpause(naming.container_name(instance_uuid))
+        """Thaw the container; one already running is left so."""
+        try:
+            with self._translated('unpause', self._missing(instance_uuid)):
+                self.client.api.unpause(naming.container_name(instance_uuid))
+        except (exception.ContainerStateConflict, exception.EngineError):
+            state = self.inspect(instance_uuid)['State']
+            if state.get('Paused') or not state.get('Running'):
+                raise
+            LOG.debug('Container of %s was not paused', instance_uuid)
 
     def remove(self, instance_uuid):
         """Remove the container whatever its state; a missing one is fine."""
@@ -235,6 +275,31 @@ class Engine(object):
         except nova_exception.InstanceNotFound:
             LOG.debug('Infra container of %s was already gone',
                       instance_uuid)
+
+    def rejoin(self, instance_uuid, infra_name):
+        """Make the workload container again, with its configuration and
+        its files (committed to a temporary image), joined to a new infra
+        container: the engine binds a joining container to its namespace
+        owner's id for good. Starts it if it was running."""
+        name = naming.container_name(instance_uuid)
+        repository = naming.SNAPSHOT_REPOSITORY + 'rejoin-' + instance_uuid
+        with self._translated('make the container again',
+                              self._missing(instance_uuid)):
+            old = self.client.api.inspect_container(name)
+            self.client.api.commit(name, repository=repository,
+                                   tag='latest', pause=True)
+            config = dict(old['Config'], Image=repository + ':latest')
+            # The engine refuses these on a joining container.
+            for key in ('Hostname', 'Domainname'):
+                config.pop(key, None)
+            config['HostConfig'] = dict(old['HostConfig'],
+                                        NetworkMode='container:' + infra_name)
+            self.client.api.remove_container(name, force=True)
+            self.client.api.create_container_from_config(config, name)
+            if old['State'].get('Running'):
+                self.client.api.start(name)
+        # The new container keeps the image; only the tag goes.
+        self.untag_image(repository + ':latest')
 
     # -- infra containers (owners of instance network namespaces) -------
 
@@ -449,6 +514,26 @@ class Engine(object):
                 exception.ContainerStateConflict) as e:
             LOG.debug('Image %s not removed: %s', ref, e)
             return False
+
+
+def _socket_owner(url, timeout):
+    """(pid, start time) of the process serving a unix:// engine socket,
+    or None (a TCP engine, or a process this host's /proc does not show)."""
+    if not url.startswith('unix://'):
+        return None
+    creds = struct.Struct('3i')
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(url[len('unix://'):])
+            pid, _uid, _gid = creds.unpack(sock.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, creds.size))
+        with open('/proc/%d/stat' % pid) as stat:
+            # Field 22, counted after the parenthesised command name.
+            started = stat.read().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+    return pid, started
 
 
 def _split_reference(reference):

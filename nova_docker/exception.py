@@ -70,3 +70,11 @@ class BuildInterrupted(exception.NovaException):
     msg_fmt = ('nova-compute on %(host)s stopped (crash or restart) while '
                'it was building this server; what the build had made is '
                'removed with the server: delete it and create it again.')
+
+
+class WorkloadGone(exception.VirtualInterfacePlugException):
+    # A plug exception because nova-compute's start-up handles exactly that
+    # one per instance: it puts that server in ERROR and starts the others.
+    msg_fmt = ('The container of instance %(instance_uuid)s is gone from '
+               'the Docker engine (removed outside Nova) and its files with '
+               'it: rebuild or delete the server.')

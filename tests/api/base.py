@@ -35,10 +35,13 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     ADMIN_API = True
     microversion = 'latest'
+    # The engine the compute service and the test use (None: the shared
+    # one on /var/run/docker.sock).
+    engine_url = None
 
     def setUp(self):
         self.host = support.unique_host()
-        self.docker = support.engine_client()
+        self.docker = support.engine_client(self.engine_url)
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)
