@@ -17,9 +17,10 @@ removes what the build made). Removed, each logged once:
   and every instance with a migration from or to this host in progress.
   Other hosts' containers on a shared engine are never listed.
 - the ports of such an instance, when Nova deleted it while it was on this
-  host: the host end of each veth and its switch port, through os-vif. An
-  instance that lives on another host now keeps its ports: on a switch
-  shared with that host they have the same names.
+  host: its Open vSwitch ports (os-vif put the instance uuid in their
+  external ids) and the host devices named after them. An instance that
+  lives on another host now keeps its ports: on a switch shared with that
+  host they have the same names.
 - snapshot tags of this host's interrupted uploads and staging files of its
   interrupted downloads: both carry the compute host's name, so a host
   never takes another's work in progress.
@@ -84,36 +85,47 @@ def _containers(context, engine, host, instances):
         if uuid not in keep:
             leftovers[uuid].append((container_id, name))
     for uuid, containers in sorted(leftovers.items()):
-        instance, why, network_info = _last_known(context, host, uuid)
-        if network_info:
-            try:
-                network.unplug(instance, network_info)
-            except exception.NetworkUnplugFailed as e:
-                LOG.warning('Leftover ports of instance %s: %s', uuid, e)
+        why, ports_are_ours = _why_leftover(context, host, uuid)
+        port_ids = []
+        # Only an instance with ports has an infra container: port-less
+        # ones never wait on a switch that may not even run here.
+        if ports_are_ours and any(name == naming.infra_name(uuid)
+                                  for _, name in containers):
+            port_ids = _remove_ports(uuid)
         for container_id, _name in containers:
             engine.remove_by_id(container_id)
         LOG.info('Removed leftover containers %(names)s of instance '
                  '%(uuid)s (%(why)s)%(ports)s',
                  {'names': ', '.join(sorted(n for _, n in containers)),
                   'uuid': uuid, 'why': why,
-                  'ports': ' and its ports %s' % ', '.join(
-                      vif['id'] for vif in network_info)
-                  if network_info else ''})
+                  'ports': ' and its ports %s' % ', '.join(port_ids)
+                  if port_ids else ''})
 
 
-def _last_known(context, host, uuid):
-    """(instance, why it is a leftover, ports to unplug): ports only of an
-    instance Nova deleted while it was on this host."""
+def _remove_ports(uuid):
+    try:
+        return network.remove_switch_ports(uuid)
+    except Exception:  # noqa: B902 - ovsdbapp's errors have no common base
+        # The containers still go; Open vSwitch keeps a port row, which
+        # the operator can remove (logged with the instance uuid).
+        LOG.exception('Removing the Open vSwitch ports of leftover '
+                      'instance %s failed', uuid)
+        return []
+
+
+def _why_leftover(context, host, uuid):
+    """(why, whether its ports are this host's to remove): only those of
+    an instance Nova deleted while it was on this host. Its network info
+    is gone by then (Nova deallocated the ports), so they are found on the
+    switch by the instance uuid os-vif put there."""
     with nova_utils.temporary_mutation(context, read_deleted='yes'):
         try:
-            instance = objects.Instance.get_by_uuid(
-                context, uuid, expected_attrs=['info_cache'])
+            instance = objects.Instance.get_by_uuid(context, uuid)
         except nova_exception.InstanceNotFound:
-            return None, 'unknown to Nova', []
+            return 'unknown to Nova', False
     if instance.deleted:
-        ports = instance.get_network_info() if instance.host == host else []
-        return instance, 'deleted', list(ports)
-    return instance, 'now on host %s' % instance.host, []
+        return 'deleted', instance.host == host
+    return 'now on host %s' % instance.host, False
 
 
 def _snapshot_tags(engine, host):

@@ -23,6 +23,8 @@ from oslo_utils import excutils
 import os_vif
 from os_vif import exception as os_vif_exception
 from os_vif.objects import vif as os_vif_objects
+from oslo_config import cfg
+from vif_plug_ovs.ovsdb import ovsdb_lib
 from pyroute2 import NetlinkError
 
 from nova_docker import crashpoint
@@ -186,6 +188,34 @@ def unplug_one(instance, vif, iface):
         # Even when the switch could not be told, no veth is left behind.
         privsep.delete_link(iface.host_dev)
         privsep.delete_link(iface.peer_dev)
+
+
+def remove_switch_ports(instance_uuid):
+    """Remove what os-vif plugged for an instance whose network info is
+    lost (deleted while nova-compute was down): the Open vSwitch ports
+    whose external ids name the instance, and the host devices named after
+    their Neutron ports. Returns the Neutron port ids."""
+    ovs = ovsdb_lib.BaseOVS(cfg.CONF.os_vif_ovs)
+    rows = ovs.ovsdb.db_find(
+        'Interface', ('external_ids', '=', {'vm-uuid': instance_uuid}),
+        columns=['name', 'external_ids']).execute(check_error=True)
+    port_ids = []
+    for row in rows:
+        ovs.ovsdb.del_port(row['name'], if_exists=True).execute(
+            check_error=True)
+        port_id = row['external_ids'].get('iface-id')
+        if port_id:
+            port_ids.append(port_id)
+            for dev in (netplan.host_dev(port_id), netplan.peer_dev(port_id),
+                        *_hybrid_devs(port_id)):
+                privsep.delete_link(dev)
+    return port_ids
+
+
+def _hybrid_devs(port_id):
+    """The Linux bridge and veth os-vif makes for a hybrid-plugged port
+    (Nova's names: prefix + port id, 14 characters)."""
+    return [(prefix + port_id)[:14] for prefix in ('qvo', 'qvb', 'qbr')]
 
 
 def _unplug_quietly(instance, vif, iface):

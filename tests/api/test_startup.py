@@ -9,11 +9,11 @@ import uuid
 import fixtures
 
 from nova_docker import naming
-from tests.api import base
+from tests.api import test_network
 from tests import support
 
 
-class StartupLeftoversTest(base.DockerAPITestCase):
+class StartupLeftoversTest(test_network.NetworkTestBase):
 
     def plant_container(self, host, labels):
         """A container as a crashed nova-compute of ``host`` leaves it."""
@@ -49,13 +49,13 @@ class StartupLeftoversTest(base.DockerAPITestCase):
         self.useFixture(support.EngineCleanup(self.docker, other_host))
         self.staging_dir = self.useFixture(fixtures.TempDir()).path
         self.flags(image_staging_dir=self.staging_dir, group='docker')
-        image_id = self.create_docker_image()
-        kept = self.boot(image_id)
-        deleted = self.boot(image_id)
+        kept = self.boot(self.image_id)
+        port, _v4, _v6 = self.make_port()
+        deleted = self.boot_with_ports(port)
         self.image_ref = self.container(kept)['Image']
 
         # Deleted while nova-compute was down: Nova deletes it in its
-        # database only; the container stays on the engine.
+        # database only; its containers and port stay on the host.
         self.compute.stop()
         service_id = self.api.get_services(
             host=self.host, binary='nova-compute')[0]['id']
@@ -87,6 +87,7 @@ class StartupLeftoversTest(base.DockerAPITestCase):
         self.assertEqual([naming.container_name(kept['id'])],
                          [c.name for c in self.engine_cleanup.containers()])
         self.assertFalse(self.exists(infra))
+        self.assert_no_host_devices(port)
         self.assertEqual([], self.docker.images.list(
             name=ours_tag.rsplit(':', 1)[0]))
         self.assertFalse(os.path.exists(ours_file))
@@ -98,7 +99,9 @@ class StartupLeftoversTest(base.DockerAPITestCase):
         self.assertTrue(os.path.exists(others_file))
         # Each leftover logged once.
         log = self.stdlog.logger.output
-        self.assertEqual(1, log.count('Removed leftover containers nova-%s '
-                                      '' % deleted['id']))
+        self.assertEqual(1, log.count(
+            'Removed leftover containers nova-%s, nova-%s-infra of instance '
+            '%s (deleted) and its ports %s' % (
+                deleted['id'], deleted['id'], deleted['id'], port)))
         self.assertEqual(1, log.count(ours_tag))
         self.assertEqual(1, log.count(ours_file))
