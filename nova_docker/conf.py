@@ -109,7 +109,19 @@ network_opts = [
                     'Its entrypoint must wait for SIGTERM without exiting.'),
 ]
 
-ALL_OPTS = engine_opts + container_opts + image_opts + network_opts
+guest_opts = [
+    cfg.BoolOpt('run_user_data',
+                default=False,
+                help='Run a user-data script (user data starting with #!) '
+                     'once, as root, at a server\'s first boot, for images '
+                     'without cloud-init (its output goes to '
+                     '/var/lib/nova-docker/user-data.log in the container). '
+                     'Off by default: the script is then only offered on '
+                     'the config drive, for cloud-init to run.'),
+]
+
+ALL_OPTS = (engine_opts + container_opts + image_opts + network_opts +
+            guest_opts)
 
 
 def register_opts(conf=CONF):

@@ -21,16 +21,21 @@ from nova.virt import hardware
 import nova.virt.node
 from oslo_log import log as logging
 from oslo_utils import excutils
+from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
+from nova_docker import configdrive
+from nova_docker import diagnostics
 from nova_docker import engine as engine_mod
 from nova_docker import events
 from nova_docker import exception
+from nova_docker import guest
 from nova_docker import host as host_mod
 from nova_docker import images
 from nova_docker import leftovers
 from nova_docker import migration as migrations
+from nova_docker import netplan
 from nova_docker import network
 from nova_docker import pod
 from nova_docker import power
@@ -197,22 +202,29 @@ class DockerDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         image = self._images.prepare(context, image_meta)
         try:
+            guest_args = configdrive.write(instance, injected_files,
+                                           admin_password, network_info)
             # NICs first, in a namespace the workload then joins.
             infra = self._pods.create(
                 instance, network_info or [], CONF.docker,
                 functools.partial(self._vif_events, instance, power_on))
             try:
                 self._create_workload(instance, image.ref, image.config,
-                                      image_meta, infra)
+                                      image_meta, infra, guest_args)
             except exception.ImageNotLoaded:
                 # Image-cache ageing (of a host sharing this engine) took
                 # the tag since prepare: bring the image back once.
                 image = self._images.prepare(context, image_meta)
                 self._create_workload(instance, image.ref, image.config,
-                                      image_meta, infra)
+                                      image_meta, infra, guest_args)
+            guest.add_key(self._engine, instance, image.config)
+            user_data = guest.stage_user_data(self._engine, instance,
+                                              CONF.docker.run_user_data)
             if power_on:
                 self._engine.start(instance.uuid)
                 self._check_settled(instance)
+                self._first_start(instance, image.config, admin_password,
+                                  user_data)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._undo_spawn(instance, image, network_info)
@@ -220,15 +232,16 @@ class DockerDriver(driver.ComputeDriver):
                  instance=instance)
 
     def _create_workload(self, instance, image_ref, image_config, image_meta,
-                         infra):
-        """Create (not start) the workload with the instance's flavor,
-        joined to the infra container's namespace if it has one."""
+                         infra, guest_args=None):
+        """Create (not start) the workload with the instance's flavor and
+        guest_args (the config drive's mount), joined to the infra
+        container's namespace if it has one."""
         container = spec.build(
             instance, self._host, image_meta.id, image_config,
             image_meta.properties.get('os_command_line'), self._facts,
             CONF.docker)
         self._report_unenforced(instance, container.unenforced)
-        create_args = container.create_args
+        create_args = dict(container.create_args, **(guest_args or {}))
         if infra is not None:
             create_args = spec.joined(create_args, infra)
         self._engine.create(instance.uuid, image_ref, create_args)
@@ -245,11 +258,26 @@ class DockerDriver(driver.ComputeDriver):
             instance_uuid=instance.uuid, exit_code=state.get('ExitCode'),
             output=output.decode('utf-8', 'replace').strip() or '(none)')
 
+    def _first_start(self, instance, image_config, admin_password,
+                     user_data):
+        if user_data:
+            guest.run_user_data(self._engine, instance)
+        if admin_password:
+            # Nova makes a password for every boot; an image that cannot
+            # take one still boots (the password is on the config drive).
+            try:
+                guest.set_password(self._engine, instance, image_config,
+                                   admin_password)
+            except nova_exception.SetAdminPasswdNotSupported as e:
+                LOG.warning('Admin password not set: %s', e,
+                            instance=instance)
+
     def _undo_spawn(self, instance, image, network_info):
         """Leave nothing behind from a failed spawn; never mask its error."""
         try:
             self._engine.remove(instance.uuid)
             self._pods.remove(instance, network_info or [])
+            configdrive.remove(instance)
         except Exception:
             LOG.exception('Removing the containers of a failed spawn failed',
                           instance=instance)
@@ -291,6 +319,8 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
         # destroy removed the workload; its namespace goes with the infra.
+        if destroy_disks:
+            configdrive.remove(instance)
         if destroy_vifs:
             self._pods.remove(instance, network_info)
         else:
@@ -326,6 +356,20 @@ class DockerDriver(driver.ComputeDriver):
 
     def unpause(self, instance):
         self._engine.unpause(instance.uuid)
+
+    def suspend(self, context, instance):
+        # A rollback puts the server back as it was (ACTIVE, not ERROR);
+        # the reason is the action's event message.
+        raise nova_exception.InstanceFaultRollback(
+            inner_exception=nova_exception.InstanceSuspendFailure(
+                reason='suspend is not supported on Docker hosts: it needs '
+                       'checkpoint/restore (CRIU), which this host cannot '
+                       'run. Use pause or stop instead.'))
+
+    def set_admin_password(self, instance, new_pass):
+        guest.set_password(self._engine, instance,
+                           self._engine.inspect(instance.uuid)['Config'],
+                           new_pass)
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
@@ -386,6 +430,20 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)
+
+    def get_instance_diagnostics(self, instance):
+        record = self._engine.inspect(instance.uuid)
+        nics = [(vif['address'],
+                 host_mod.nic_counters(netplan.host_dev(vif['id'])))
+                for vif in instance.get_network_info()]
+        return diagnostics.instance_diagnostics(
+            power.from_engine(record['State']['Status']), record['State'],
+            self._engine.stats(instance.uuid),
+            timeutils.utcnow(with_timezone=True), nics,
+            bool(configdrive.mount_of(record)))
+
+    def get_diagnostics(self, instance):
+        return diagnostics.legacy(self.get_instance_diagnostics(instance))
 
     def _state(self, instance):
         return self.get_info(instance, use_cache=False).state

@@ -300,6 +300,59 @@ class Engine(object):
                 self.client.api.start(name)
         # The new container keeps the image; only the tag goes.
         self.untag_image(repository + ':latest')
+    # -- inside a container: files, commands, statistics ----------------
+
+    def get_archive(self, instance_uuid, path, max_bytes):
+        """A tar of path in the container (created, running or stopped),
+        or None if the path does not exist. Refuses more than max_bytes."""
+        name = naming.container_name(instance_uuid)
+        try:
+            with self._translated('read %s' % path,
+                                  _PathMissing):
+                stream, _stat = self.client.api.get_archive(name, path)
+                chunks, size = [], 0
+                for chunk in stream:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise exception.EngineRefused(
+                            action='read %s' % path,
+                            reason='larger than %d bytes' % max_bytes)
+                    chunks.append(chunk)
+        except _PathMissing:
+            return None
+        return b''.join(chunks)
+
+    def put_archive(self, instance_uuid, path, data):
+        """Unpack the tar data at path in the container's file system (the
+        engine resolves links inside the container, never on the host)."""
+        with self._translated('write into the container at %s' % path,
+                              self._missing(instance_uuid)):
+            self.client.api.put_archive(
+                naming.container_name(instance_uuid), path, data)
+
+    def exec(self, instance_uuid, command, user='', environment=None,
+             detach=False):
+        """Run command in the running container; returns (exit code,
+        output), or (None, b'') when detached."""
+        with self._translated('run %s in the container' % command[0],
+                              self._missing(instance_uuid)):
+            exec_id = self.client.api.exec_create(
+                naming.container_name(instance_uuid), command, user=user,
+                environment=environment)['Id']
+            output = self.client.api.exec_start(exec_id, detach=detach)
+            if detach:
+                return None, b''
+            code = self.client.api.exec_inspect(exec_id)['ExitCode']
+        return code, output
+
+    def stats(self, instance_uuid):
+        """One sample of the container's statistics (CPU, memory, network,
+        block I/O), without the engine's second sampling wait."""
+        with self._translated('read statistics',
+                              self._missing(instance_uuid)):
+            return self.client.api.stats(
+                naming.container_name(instance_uuid), stream=False,
+                one_shot=True)
 
     # -- infra containers (owners of instance network namespaces) -------
 
@@ -563,6 +616,10 @@ def _close_quietly(stream):
         stream.close()
     except OSError:
         pass
+
+
+class _PathMissing(Exception):
+    """A path that is not in a container's file system."""
 
 
 def _image_missing(ref):
