@@ -7,6 +7,7 @@ import os
 import fixtures
 import testtools
 
+from nova_docker import tempest_features
 from tests.devstack import harness
 
 HOST = 'devstack-host'
@@ -157,12 +158,24 @@ class StackDockerHostTest(PluginTestCase):
         self.assertEqual('id-of-busybox-docker',
                          conf.get('compute', 'image_ref'))
         self.assertEqual('docker', conf.get('compute', 'hypervisor_type'))
-        features = conf['compute-feature-enabled']
+        features = dict(conf['compute-feature-enabled'])
+        # The all-in-one's tempest runs on the same list.
+        self.assertEqual(tempest_features.compute_features(False), features)
         self.assertEqual('False', features['resize'])
-        self.assertEqual('True', features['console_output'])
-        # What the driver does keeps tempest's defaults.
-        for feature in ('snapshot', 'shelve', 'pause'):
-            self.assertNotIn(feature, features)
+        for feature in ('console_output', 'snapshot', 'shelve', 'pause'):
+            self.assertEqual('True', features[feature])
+        # No Neutron on this host: servers have no ports to attach.
+        self.assertEqual('False', features['interface_attach'])
+
+    def test_tempest_attaches_ports_where_neutron_runs(self):
+        devstack = harness.Devstack(
+            os.path.join(self.workdir, 'neutron'), hostname=HOST,
+            services='n-api,n-cond,n-sch,n-cpu,g-api,placement-api,q-svc,'
+                     'q-agt,tempest')
+        devstack.stack()
+        features = devstack.read_ini(devstack.tempest_conf)[
+            'compute-feature-enabled']
+        self.assertEqual('True', features['interface_attach'])
 
 
 class MixedCloudHostsTest(PluginTestCase):
