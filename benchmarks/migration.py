@@ -9,8 +9,9 @@ random data; then, alternating:
   the base layers, through Glance, load, create, start on the second host),
   with the bytes that went through Glance and the growth of this process's
   peak RSS (nova-compute runs in this process);
-- raw: docker commit, then `docker save` of the whole commit streamed into
-  the second engine's load, create and start there (no Nova, no Glance).
+- raw: a plain container of the same image holding the same data stopped,
+  committed, `docker save` of the whole commit streamed into the second
+  engine's load, and a container started there (no Nova, no Glance).
 
 Run as root with the test images built and the second engine started
 (tools/run-tests.sh starts one; NOVA_DOCKER_TEST_SECOND_ENGINE names it):
@@ -36,7 +37,6 @@ import fixtures
 # nova-compute's default mode in Nova 34; tests.api patches accordingly.
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
 
-from nova_docker import naming  # noqa: E402
 from tests.api import base  # noqa: E402
 
 ARGS = {}
@@ -96,7 +96,7 @@ class Bench(base.TwoEnginesTestCase):
             self.exec_in(server, 'sh', '-c',
                          'dd if=/dev/urandom of=/blob bs=1048576 count=%d '
                          '2>/dev/null' % mb)
-            raw = self._raw_move(server)
+            raw = self._raw_move(mb)
             before, self.through_glance = peak_rss_mb(), 0
             started = time.perf_counter()
             server = self._migrate_server(server, host=self.host2)
@@ -108,23 +108,30 @@ class Bench(base.TwoEnginesTestCase):
                       peak_rss_mb() - before), flush=True)
             self._delete_server(server)
 
-    def _raw_move(self, server):
-        """The floor: the same container moved with SDK calls only."""
-        name = naming.container_name(server['id'])
+    def _raw_move(self, mb):
+        """The floor: a plain container of the same image holding the same
+        data, moved with SDK calls only."""
+        source = self.docker.containers.run(
+            'ndtest/busybox:latest', detach=True, network_mode='none',
+            init=True, command=['sh', '-c',
+                                'dd if=/dev/urandom of=/blob bs=1048576 '
+                                'count=%d 2>/dev/null; sleep 3600' % mb])
+        while source.exec_run(['ls', '/blob']).exit_code:
+            time.sleep(0.2)
+        time.sleep(mb / 50.0)   # let dd finish writing
         started = time.perf_counter()
-        source = self.docker.containers.get(name)
         source.stop(timeout=10)
         image = source.commit('ndbench/moving', 'latest')
         loaded = self.second_docker.images.load(
             _Chunks(self.docker.api.get_image(image.id)))
         moved = self.second_docker.containers.run(
             loaded[0].id, detach=True, network_mode='none', init=True,
-            command=['sleep', '3600'], name='ndbench-moved')
+            command=['sleep', '3600'])
         took = time.perf_counter() - started
         moved.remove(force=True)
         self.second_docker.images.remove(loaded[0].id, force=True)
+        source.remove(force=True)
         self.docker.images.remove('ndbench/moving:latest')
-        source.start()
         return took
 
 
