@@ -78,8 +78,8 @@ class DockerDriver(driver.ComputeDriver):
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
         self._migrations = migrations.Migrations(
-            self._engine, self._images, self._pods, self._create_workload,
-            CONF.docker.image_staging_dir)
+            self._engine, self._images, self._pods,
+            self._create_moved_workload, CONF.docker.image_staging_dir)
         self._events = None
         self._recovery = recovery.Recovery(self._engine, self._pods,
                                            self._host)
@@ -245,6 +245,14 @@ class DockerDriver(driver.ComputeDriver):
         if infra is not None:
             create_args = spec.joined(create_args, infra)
         self._engine.create(instance.uuid, image_ref, create_args)
+
+    def _create_moved_workload(self, instance, image_ref, image_config,
+                               image_meta, infra, network_info):
+        """The workload of a resized or migrated server: its config drive
+        is written again on this host."""
+        guest_args = configdrive.write(instance, None, None, network_info)
+        self._create_workload(instance, image_ref, image_config, image_meta,
+                              infra, guest_args)
 
     def _check_settled(self, instance):
         """Fail the build of a workload that exits straight away."""

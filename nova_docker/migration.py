@@ -26,6 +26,7 @@ from nova import objects
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import configdrive
 from nova_docker import naming
 from nova_docker import transfer
 
@@ -43,7 +44,8 @@ class Migrations(object):
     def __init__(self, engine, images, pods, create_workload,
                  staging_dir=None):
         """create_workload(instance, image_ref, image_config, image_meta,
-        infra_name) creates (not starts) the workload as spawn does."""
+        infra_name, network_info) creates (not starts) the workload as
+        spawn does."""
         self._engine = engine
         self._images = images
         self._pods = pods
@@ -108,6 +110,9 @@ class Migrations(object):
         self._engine.remove_named(naming.resized_from_name(instance.uuid))
         if migration.source_compute != migration.dest_compute:
             self._engine.remove_infra(instance.uuid)
+            # The target wrote its own (instances_path is not shared
+            # between Docker hosts: nothing here needs it).
+            configdrive.remove(instance)
         self.forget_images(instance)
 
     # -- target -----------------------------------------------------------
@@ -124,7 +129,7 @@ class Migrations(object):
             infra = self._infra(instance, network_info, moved, vif_events)
             self._create_workload(instance, moved['ref'],
                                   self._engine.image_config(moved['ref']),
-                                  image_meta, infra)
+                                  image_meta, infra, network_info)
             if power_on:
                 self._engine.start(instance.uuid)
         except Exception:
@@ -132,6 +137,7 @@ class Migrations(object):
                 self._engine.remove(instance.uuid)
                 if not moved['same_host']:
                     self._pods.remove(instance, network_info)
+                    configdrive.remove(instance)
                     self._engine.untag_image(moved['ref'])
                     transfer.discard(self._images.image_api, context, moved)
 

@@ -3,6 +3,7 @@ two hosts that each have their own engine (files moved through Glance)."""
 
 from nova.tests.functional.api import client
 
+from nova_docker import configdrive
 from nova_docker import naming
 from nova_docker import netplan
 from nova_docker import transfer
@@ -55,7 +56,12 @@ class SameHostResizeTest(base.DockerAPITestCase, MoveAssertions):
         super().setUp()
         self.flags(allow_resize_to_same_host=True)
         self.image_id = self.create_docker_image()
-        self.server = self.boot(self.image_id, self.create_flavor(64))
+        server = self._build_server(image_uuid=self.image_id,
+                                    flavor_id=self.create_flavor(64),
+                                    networks='none')
+        server['config_drive'] = True
+        self.server = self._wait_for_state_change(
+            self.api.post_server({'server': server}), 'ACTIVE')
         self.write_file(self.server, '/before-resize')
         self.bigger = self.create_flavor(96)
 
@@ -66,6 +72,9 @@ class SameHostResizeTest(base.DockerAPITestCase, MoveAssertions):
         self.assertEqual('running', self.container_status(server))
         self.assertEqual(96, self.memory_mb(server))
         self.assertIn('before-resize', self.files(server))
+        self.assertIn(server['id'], self.exec_in(
+            server, 'cat', configdrive.MOUNT_PATH +
+            '/openstack/latest/meta_data.json'))
 
         server = self.action(server, {'confirmResize': None}, 'ACTIVE')
         self._wait_for_migration_status(server, ['confirmed'])
