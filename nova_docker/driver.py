@@ -126,7 +126,7 @@ class DockerDriver(driver.ComputeDriver):
         return [self._host]
 
     def get_available_resource(self, nodename):
-        info = self._engine.info()
+        info = self._engine.known_info()
         resources = host_mod.resources(info, nodename, self._disk_path(info))
         resources['uuid'] = self._node_uuid()
         return resources
@@ -140,7 +140,7 @@ class DockerDriver(driver.ComputeDriver):
         return nova.virt.node.get_local_node_uuid()
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        info = self._engine.info()
+        info = self._engine.known_info()
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
         provider_tree.update_inventory(
@@ -197,6 +197,7 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- lifecycle --------------------------------------------------------
 
+    @exception.abort_build_if_engine_away
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):

@@ -47,6 +47,7 @@ class Engine(object):
         self._timeout = timeout
         self._tls = tls
         self._client = None
+        self._last_info = None
         self._snapshot = {}          # host -> (taken_at, {uuid: row})
         self._snapshot_lock = threading.Lock()
 
@@ -83,9 +84,39 @@ class Engine(object):
     def api_version(self):
         return self.client.api.api_version
 
+    def accepts_connections(self):
+        """Whether the engine takes a new connection. A stopping engine
+        first closes its socket, then stops its containers while still
+        answering on connections opened before: deaths seen then are the
+        engine's doing, not the workloads'."""
+        try:
+            with self._translated('answer'):
+                client = docker.APIClient(
+                    base_url=self.url, version=self.api_version,
+                    timeout=self._timeout, tls=self._tls)
+                try:
+                    client.ping()
+                finally:
+                    client.close()
+        except exception.EngineUnavailable:
+            return False
+        return True
+
     def info(self):
         with self._translated('describe itself'):
-            return self.client.info()
+            self._last_info = self.client.info()
+            return self._last_info
+
+    def known_info(self):
+        """info(), or while the engine is away its last answer: the host's
+        resources stay what they were, and Nova's resource tracker (which
+        every build's claim goes through) keeps working."""
+        try:
+            return self.info()
+        except exception.EngineUnavailable:
+            if self._last_info is None:
+                raise
+            return self._last_info
 
     def identity(self, timeout):
         """What tells this engine apart from itself before a restart, or

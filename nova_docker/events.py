@@ -14,9 +14,12 @@ meantime, as the libvirt driver does: a restart must never make Nova stop
 the server. Nova itself ignores events of servers with a task under way
 (its own reboots, stops, snapshots).
 
-When the engine goes away the thread waits (with backoff) and subscribes
-again, from the time of the last event it saw; callbacks queued with
-``when_engine_back`` (deletes asked for meanwhile) run once it answers.
+Deaths while the engine shuts down are its doing, not the workloads':
+they are not reported (what becomes of those servers is decided when
+the engine is back). When the engine goes away the thread waits (with
+backoff) and subscribes again, from the time of the last event it saw;
+callbacks queued with ``when_engine_back`` (deletes asked for meanwhile)
+run once it answers.
 """
 
 import threading
@@ -177,13 +180,23 @@ class EngineEvents(object):
         lifecycle = virtevent.LifecycleEvent(uuid, TRANSITIONS[action])
         self._cancel_pending_stop(uuid)
         if lifecycle.transition == virtevent.EVENT_LIFECYCLE_STOPPED:
-            future = self._delayed.submit_with_delay(self._emit, lifecycle)
+            future = self._delayed.submit_with_delay(self._emit_stopped,
+                                                     lifecycle)
             with self._lock:
                 self._pending_stops[uuid] = future
             future.add_done_callback(
                 lambda done: self._forget_pending_stop(uuid, done))
         else:
             self._emit(lifecycle)
+
+    def _emit_stopped(self, lifecycle):
+        if self._engine.accepts_connections():
+            self._emit(lifecycle)
+        else:
+            LOG.info('Not reporting the stop: the engine at %s is going '
+                     'away (it stops containers as it shuts down).',
+                     self._engine.url,
+                     instance_uuid=lifecycle.get_instance_uuid())
 
     def _report_oom(self, uuid):
         try:

@@ -5,6 +5,8 @@ how to handle: an Invalid/ImageUnacceptable aborts a build with the
 message as the instance fault; anything else may be rescheduled.
 """
 
+import functools
+
 from nova import exception
 
 
@@ -78,3 +80,17 @@ class WorkloadGone(exception.VirtualInterfacePlugException):
     msg_fmt = ('The container of instance %(instance_uuid)s is gone from '
                'the Docker engine (removed outside Nova) and its files with '
                'it: rebuild or delete the server.')
+
+
+def abort_build_if_engine_away(spawn):
+    """Decorates spawn: a build on a host whose engine does not answer
+    fails at once with a fault naming the engine, instead of being
+    rescheduled until Nova gives up with one that does not."""
+    @functools.wraps(spawn)
+    def wrapper(driver, context, instance, *args, **kwargs):
+        try:
+            return spawn(driver, context, instance, *args, **kwargs)
+        except EngineUnavailable as e:
+            raise exception.BuildAbortException(
+                instance_uuid=instance.uuid, reason=e.format_message()) from e
+    return wrapper

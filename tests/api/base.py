@@ -37,6 +37,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
     microversion = 'latest'
     # The engine the compute service and the test use (None: the shared
     # one on /var/run/docker.sock).
+    # URL of the engine this compute host uses: the shared one unless a
+    # test gives it one of its own (support.OwnEngine) before setUp.
     engine_url = None
 
     def setUp(self):
@@ -70,6 +72,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         # Spawn's settle check is part of what is tested: give busy CI
         # machines a margin.
         self.flags(spawn_settle_seconds=0.2, group='docker')
+        if self.engine_url:
+            self.flags(api_url=self.engine_url, group='docker')
         super()._setup_services()
 
     def _setup_compute_service(self):

@@ -7,8 +7,12 @@ server."""
 import time
 
 from nova.compute import power_state
+from nova import context as nova_context
+from nova import exception as nova_exception
+from nova import objects
 
 from tests.api import base
+from tests import support
 
 # Generous for a loaded CI machine; the goal (2 s) is measured in
 # benchmarks/truth.py.
@@ -103,3 +107,78 @@ class EngineEventsTest(EventsTestMixin, base.DockerAPITestCase):
         self.docker.api.restart(self.container(server)['Id'], timeout=0)
         self.assertGreater(self.started_at(server), started)
         self.assert_stays_active(server)
+
+
+class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
+    """The compute host's engine (one of the test's own) stops and starts
+    again while nova-compute keeps running."""
+    CAST_AS_CALL = False
+
+    def setUp(self):
+        self.own_engine = self.useFixture(support.OwnEngine())
+        self.engine_url = self.own_engine.url
+        super().setUp()
+        # Before the engine's containers are removed, whatever happened.
+        self.addCleanup(self.own_engine.ensure_running)
+
+    def _setup_services(self):
+        self.flags(stopped_event_delay=STOPPED_DELAY, group='docker')
+        super()._setup_services()
+
+    def failed_action_details(self, server, action, step):
+        """The failure Nova recorded for the server's ``action``."""
+        event = self._wait_for_instance_action_event(
+            server, action, 'compute_%s_instance' % step, 'Error')
+        return event.get('details') or event.get('traceback') or ''
+
+    def test_engine_away_faults_then_recovery(self):
+        image_id = self.create_docker_image()
+        kept = self.boot(image_id)
+        deleted = self.boot(image_id)
+
+        self.own_engine.stop()
+        self.api.post_server_action(kept['id'], {'os-stop': None})
+        self.assertIn(self.engine_url,
+                      self.failed_action_details(kept, 'stop', 'stop'))
+        self.api.post_server_action(kept['id'],
+                                    {'reboot': {'type': 'HARD'}})
+        self.assertIn(self.engine_url,
+                      self.failed_action_details(kept, 'reboot', 'reboot'))
+        # A snapshot fails in the background (Nova records the fault and
+        # removes the image).
+        image = self.api.post_server_action(
+            kept['id'], {'createImage': {'name': 'snap'}})
+        self.wait_for_status(kept, 'ACTIVE')
+        fault = objects.InstanceFault.get_latest_for_instance(
+            nova_context.get_admin_context(), kept['id'])
+        self.assertIn(self.engine_url, fault.message)
+        self.assertRaises(nova_exception.ImageNotFound, self.glance.show,
+                          None, image['image_id'])
+
+        server = self._build_server(image_uuid=image_id,
+                                    flavor_id=self.create_flavor(),
+                                    networks='none')
+        failed = self._wait_for_state_change(
+            self.api.post_server({'server': server}), 'ERROR')
+        self.assertIn(self.engine_url, failed['fault']['message'])
+
+        self.api.delete_server(deleted['id'])
+        self._wait_until_deleted(deleted)
+        service = self.api.get_services(host=self.host,
+                                        binary='nova-compute')[0]
+        self.assertEqual(('up', 'enabled'),
+                         (service['state'], service['status']))
+
+        self.own_engine.start()
+        # The delete asked for meanwhile completes on the engine.
+        deadline = time.monotonic() + SEEN_SECONDS
+        while self.docker.containers.list(
+                all=True, filters={'name': 'nova-' + deleted['id']}):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.2)
+        # The event stream is back: a kill behind Nova's back is seen.
+        container = self.container(kept)['Id']
+        self.docker.api.start(container)
+        self.assertEqual('running', self.container_status(kept))
+        self.docker.api.kill(container)
+        self.wait_for_status(kept, 'SHUTOFF')
