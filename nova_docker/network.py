@@ -41,6 +41,7 @@ VIF_PLUGGED = 'network-vif-plugged'
 
 _os_vif_lock = threading.Lock()
 _os_vif_ready = False
+_ovs = None
 
 
 def initialize():
@@ -195,7 +196,7 @@ def remove_switch_ports(instance_uuid):
     lost (deleted while nova-compute was down): the Open vSwitch ports
     whose external ids name the instance, and the host devices named after
     their Neutron ports. Returns the Neutron port ids."""
-    ovs = ovsdb_lib.BaseOVS(cfg.CONF.os_vif_ovs)
+    ovs = _switch()
     rows = ovs.ovsdb.db_find(
         'Interface', ('external_ids', '=', {'vm-uuid': instance_uuid}),
         columns=['name', 'external_ids']).execute(check_error=True)
@@ -210,6 +211,16 @@ def remove_switch_ports(instance_uuid):
                         *_hybrid_devs(port_id)):
                 privsep.delete_link(dev)
     return port_ids
+
+
+def _switch():
+    """One ovsdb client per process, as os-vif's own plugin keeps (each
+    client holds a connection and a thread), configured the same way."""
+    global _ovs
+    with _os_vif_lock:
+        if _ovs is None:
+            _ovs = ovsdb_lib.BaseOVS(cfg.CONF.os_vif_ovs)
+        return _ovs
 
 
 def _hybrid_devs(port_id):

@@ -152,7 +152,7 @@ class TestCrashMidOperation(CloudTestCase):
             server = osc('server', 'show', server_id, '-f', 'json')
             self.assertEqual('ERROR', server['status'], point)
             self.assertIn('stopped (crash or restart) while it was building',
-                          server['fault']['message'], point)
+                          str(server.get('fault')), point)
             ports = self.wait_ports(server_id)
             osc('server', 'delete', '--wait', server_id)
             self.assert_nothing_left(server_id, ports)
