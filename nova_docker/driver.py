@@ -61,9 +61,8 @@ class DockerDriver(driver.ComputeDriver):
         # be known before init_host.
         self._host = CONF.host
         self._engine = engine_mod.Engine.from_conf(CONF)
-        self._images = images.ImageStore(
-            self._engine, glance.API(), CONF.docker.image_staging_dir,
-            CONF.docker.allowed_registries)
+        self._images = images.ImageStore.from_conf(
+            self._engine, glance.API(), CONF.docker)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
@@ -179,20 +178,33 @@ class DockerDriver(driver.ComputeDriver):
             if infra is not None:
                 create_args = spec.joined(create_args, infra)
             try:
-                self._engine.create(instance.uuid, image.ref, create_args)
+                self._engine.create(instance.uuid, image.engine_id,
+                                    create_args)
             except exception.ImageNotLoaded:
                 # Image-cache ageing (of a host sharing this engine) took
-                # the tag since prepare: bring the image back once.
+                # the image since prepare: bring it back once.
                 image = self._images.prepare(context, image_meta)
-                self._engine.create(instance.uuid, image.ref, create_args)
+                self._engine.create(instance.uuid, image.engine_id,
+                                    create_args)
             if power_on:
-                self._engine.start(instance.uuid)
+                self._start_new(instance)
                 self._check_settled(instance)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._undo_spawn(instance, image, network_info)
         LOG.info('Container created%s', ' and started' if power_on else '',
                  instance=instance)
+
+    def _start_new(self, instance):
+        """Start a just-created workload. The engine created it, so the
+        engine works: a start it fails is this workload's own doing (a
+        USER the image lacks, ...), which another host would fail alike."""
+        try:
+            self._engine.start(instance.uuid)
+        except exception.EngineError as e:
+            raise exception.WorkloadStartFailed(
+                instance_uuid=instance.uuid,
+                reason=e.kwargs.get('reason') or e) from e
 
     def _check_settled(self, instance):
         """Fail the build of a workload that exits straight away."""
@@ -279,10 +291,10 @@ class DockerDriver(driver.ComputeDriver):
 
     def snapshot(self, context, instance, image_id, update_task_state):
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        with self._images.committed(instance.uuid, image_id) as ref:
+        with self._images.committed(instance.uuid, image_id) as committed:
             update_task_state(task_state=task_states.IMAGE_UPLOADING,
                               expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            self._images.upload(context, image_id, ref)
+            self._images.upload(context, image_id, committed)
 
     def manage_image_cache(self, context, all_instances):
         if not CONF.image_cache.remove_unused_base_images:

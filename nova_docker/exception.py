@@ -39,6 +39,11 @@ class WorkloadExited(exception.BuildAbortException):
                'output: %(output)s')
 
 
+class WorkloadStartFailed(exception.BuildAbortException):
+    msg_fmt = ('Build of instance %(instance_uuid)s aborted: the Docker '
+               'engine could not start the workload: %(reason)s')
+
+
 class UnsupportedVIFType(exception.BuildAbortException):
     msg_fmt = ('Build of instance %(instance_uuid)s aborted: port '
                '%(port_id)s has VIF type "%(vif_type)s", which nova-docker '
@@ -60,3 +65,7 @@ class NoNetworkNamespace(exception.Invalid):
     msg_fmt = ('Instance %(instance_uuid)s was booted without ports, so it '
                'has no network namespace to plug into: boot it with a port '
                'to hot-plug more.')
+
+
+class BadReference(exception.Invalid):
+    msg_fmt = 'Image reference %(reference)s is not valid: %(reason)s'
