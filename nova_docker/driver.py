@@ -70,10 +70,8 @@ class DockerDriver(driver.ComputeDriver):
         # be known before init_host.
         self._host = CONF.host
         self._engine = engine_mod.Engine.from_conf(CONF)
-        self._images = images.ImageStore(
-            self._engine, glance.API(), self._host,
-            CONF.docker.image_staging_dir,
-            CONF.docker.allowed_registries)
+        self._images = images.ImageStore.from_conf(
+            self._engine, glance.API(), self._host, CONF.docker)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
@@ -210,19 +208,21 @@ class DockerDriver(driver.ComputeDriver):
                 instance, network_info or [], CONF.docker,
                 functools.partial(self._vif_events, instance, power_on))
             try:
-                self._create_workload(instance, image.ref, image.config,
-                                      image_meta, infra, guest_args)
+                self._create_workload(instance, image.engine_id,
+                                      image.config, image_meta, infra,
+                                      guest_args)
             except exception.ImageNotLoaded:
                 # Image-cache ageing (of a host sharing this engine) took
-                # the tag since prepare: bring the image back once.
+                # the image since prepare: bring it back once.
                 image = self._images.prepare(context, image_meta)
-                self._create_workload(instance, image.ref, image.config,
-                                      image_meta, infra, guest_args)
+                self._create_workload(instance, image.engine_id,
+                                      image.config, image_meta, infra,
+                                      guest_args)
             guest.add_key(self._engine, instance, image.config)
             user_data = guest.stage_user_data(self._engine, instance,
                                               CONF.docker.run_user_data)
             if power_on:
-                self._engine.start(instance.uuid)
+                self._start_new(instance)
                 self._check_settled(instance)
                 self._first_start(instance, image.config, admin_password,
                                   user_data)
@@ -232,8 +232,8 @@ class DockerDriver(driver.ComputeDriver):
         LOG.info('Container created%s', ' and started' if power_on else '',
                  instance=instance)
 
-    def _create_workload(self, instance, image_ref, image_config, image_meta,
-                         infra, guest_args=None):
+    def _create_workload(self, instance, engine_image_id, image_config,
+                         image_meta, infra, guest_args=None):
         """Create (not start) the workload with the instance's flavor and
         guest_args (the config drive's mount), joined to the infra
         container's namespace if it has one."""
@@ -245,15 +245,26 @@ class DockerDriver(driver.ComputeDriver):
         create_args = dict(container.create_args, **(guest_args or {}))
         if infra is not None:
             create_args = spec.joined(create_args, infra)
-        self._engine.create(instance.uuid, image_ref, create_args)
+        self._engine.create(instance.uuid, engine_image_id, create_args)
 
-    def _create_moved_workload(self, instance, image_ref, image_config,
+    def _create_moved_workload(self, instance, engine_image_id, image_config,
                                image_meta, infra, network_info):
         """The workload of a resized or migrated server: its config drive
         is written again on this host."""
         guest_args = configdrive.write(instance, None, None, network_info)
-        self._create_workload(instance, image_ref, image_config, image_meta,
-                              infra, guest_args)
+        self._create_workload(instance, engine_image_id, image_config,
+                              image_meta, infra, guest_args)
+
+    def _start_new(self, instance):
+        """Start a just-created workload. The engine created it, so the
+        engine works: a start it fails is this workload's own doing (a
+        USER the image lacks, ...), which another host would fail alike."""
+        try:
+            self._engine.start(instance.uuid)
+        except exception.EngineError as e:
+            raise exception.WorkloadStartFailed(
+                instance_uuid=instance.uuid,
+                reason=e.kwargs.get('reason') or e) from e
 
     def _check_settled(self, instance):
         """Fail the build of a workload that exits straight away."""
@@ -389,11 +400,11 @@ class DockerDriver(driver.ComputeDriver):
     def snapshot(self, context, instance, image_id, update_task_state):
         with recovery.reported_if_missing(context, instance):
             update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-            with self._images.committed(instance.uuid, image_id) as ref:
+            with self._images.committed(instance.uuid, image_id) as committed:
                 update_task_state(
                     task_state=task_states.IMAGE_UPLOADING,
                     expected_state=task_states.IMAGE_PENDING_UPLOAD)
-                self._images.upload(context, image_id, ref)
+                self._images.upload(context, image_id, committed)
 
     def manage_image_cache(self, context, all_instances):
         if not CONF.image_cache.remove_unused_base_images:

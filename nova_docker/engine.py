@@ -15,8 +15,10 @@ import threading
 import time
 
 import docker
+from docker import auth as docker_auth
 from docker import errors as docker_errors
 from docker import tls as docker_tls
+from docker import utils as docker_utils
 from nova import exception as nova_exception
 from oslo_log import log as logging
 import requests
@@ -243,11 +245,14 @@ class Engine(object):
             LOG.debug('Container of %s was not paused', instance_uuid)
 
     def remove(self, instance_uuid):
-        """Remove the container whatever its state; a missing one is fine."""
+        """Remove the container whatever its state, with the anonymous
+        volumes the engine made for its image's VOLUMEs; a missing one is
+        fine."""
         try:
             with self._translated('remove', self._missing(instance_uuid)):
                 self.client.api.remove_container(
-                    naming.container_name(instance_uuid), force=True)
+                    naming.container_name(instance_uuid), force=True,
+                    v=True)
         except nova_exception.InstanceNotFound:
             LOG.debug('Container of %s was already gone', instance_uuid)
 
@@ -519,14 +524,16 @@ class Engine(object):
 
     # -- images -----------------------------------------------------------
 
-    def image_config(self, ref):
-        """The image's Config (Cmd, Entrypoint, ...) or None if absent."""
+    def image(self, ref):
+        """(image id, Config) of the image ref names, or None if absent.
+        Containers are created from the id: a tag may move meanwhile."""
         try:
             with self._translated('inspect the image',
                                   _image_missing(ref)):
-                return self.client.api.inspect_image(ref)['Config'] or {}
+                details = self.client.api.inspect_image(ref)
         except exception.ImageNotLoaded:
             return None
+        return details['Id'], details['Config'] or {}
 
     def image_id(self, ref):
         try:
@@ -546,11 +553,28 @@ class Engine(object):
         with self._translated('load the image'):
             return [image.id for image in self.client.images.load(fileobj)]
 
-    def pull_image(self, reference):
-        """Pull reference (registry/repository:tag) and return its id."""
-        repository, tag = _split_reference(reference)
+    @staticmethod
+    def parse_reference(reference):
+        """(registry, repository) of an image reference, as the engine
+        reads it: 'host:5000/app:1' -> ('host:5000', 'app'),
+        'app@sha256:...' -> ('docker.io', 'app')."""
+        repository, _tag = docker_utils.parse_repository_tag(reference)
+        try:
+            return docker_auth.resolve_repository_name(repository)
+        except docker_errors.InvalidRepository as e:
+            raise exception.BadReference(reference=reference,
+                                         reason=e) from e
+
+    def pull_image(self, reference, credentials):
+        """Pull reference (registry/repository:tag or @digest) with the
+        given credentials ({} for none) and return its id. The SDK reads
+        the service user's Docker config when given no credentials: it is
+        always given some."""
+        repository, tag = docker_utils.parse_repository_tag(reference)
         with self._translated('pull %s' % reference):
-            return self.client.images.pull(repository, tag=tag).id
+            return self.client.images.pull(
+                repository, tag=tag or 'latest',
+                auth_config=dict(credentials)).id
 
     def tag_image(self, image_id, ref):
         repository, tag = ref.rsplit(':', 1)
@@ -572,13 +596,18 @@ class Engine(object):
                         tagged[tag] = tagged_at
         return tagged
 
-    def commit(self, instance_uuid, ref):
+    def commit(self, instance_uuid, ref, blank_labels=()):
         """Commit the container's filesystem as image ``ref``. The engine
-        pauses the container meanwhile, so the copy is consistent."""
+        pauses the container meanwhile, so the copy is consistent. The
+        engine copies the container's labels into the image and has no
+        way to drop one: blank_labels are committed with empty values.
+        Returns the image id."""
         repository, tag = ref.rsplit(':', 1)
         with self._translated('commit', self._missing(instance_uuid)):
-            self.client.api.commit(naming.container_name(instance_uuid),
-                                   repository=repository, tag=tag, pause=True)
+            return self.client.api.commit(
+                naming.container_name(instance_uuid), repository=repository,
+                tag=tag, pause=True,
+                conf={'Labels': {label: '' for label in blank_labels}})['Id']
 
     def save_image(self, ref):
         """The ``docker save`` archive of ``ref``, as a stream of chunks."""
@@ -618,15 +647,6 @@ def _socket_owner(url, timeout):
     except (OSError, IndexError):
         return None
     return pid, started
-
-
-def _split_reference(reference):
-    """'host:5000/repo:tag' -> ('host:5000/repo', 'tag'); tag defaults to
-    latest (a colon before the last slash belongs to the host)."""
-    name, _, tag = reference.rpartition(':')
-    if not name or '/' in tag:
-        return reference, 'latest'
-    return name, tag
 
 
 def _parse_time(stamp):

@@ -41,6 +41,11 @@ class WorkloadExited(exception.BuildAbortException):
                'output: %(output)s')
 
 
+class WorkloadStartFailed(exception.BuildAbortException):
+    msg_fmt = ('Build of instance %(instance_uuid)s aborted: the Docker '
+               'engine could not start the workload: %(reason)s')
+
+
 class UnsupportedVIFType(exception.BuildAbortException):
     msg_fmt = ('Build of instance %(instance_uuid)s aborted: port '
                '%(port_id)s has VIF type "%(vif_type)s", which nova-docker '
@@ -94,3 +99,7 @@ def abort_build_if_engine_away(spawn):
             raise exception.BuildAbortException(
                 instance_uuid=instance.uuid, reason=e.format_message()) from e
     return wrapper
+
+
+class BadReference(exception.Invalid):
+    msg_fmt = 'Image reference %(reference)s is not valid: %(reason)s'

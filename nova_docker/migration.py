@@ -43,9 +43,9 @@ class Migrations(object):
 
     def __init__(self, engine, images, pods, create_workload,
                  staging_dir=None):
-        """create_workload(instance, image_ref, image_config, image_meta,
-        infra_name, network_info) creates (not starts) the workload as
-        spawn does."""
+        """create_workload(instance, engine_image_id, image_config,
+        image_meta, infra_name, network_info) creates (not starts) the
+        workload as spawn does."""
         self._engine = engine
         self._images = images
         self._pods = pods
@@ -68,7 +68,8 @@ class Migrations(object):
         ref = naming.migration_reference(instance.uuid, migration.id)
         moved = {'ref': ref, 'same_host': same_host}
         try:
-            self._engine.commit(instance.uuid, ref)
+            # The driver's labels stay out of what goes to Glance.
+            self._engine.commit(instance.uuid, ref, naming.DRIVER_LABELS)
             if not same_host:
                 moved.update(self._send(context, instance, ref))
             self._engine.rename(naming.container_name(instance.uuid),
@@ -127,9 +128,9 @@ class Migrations(object):
                 transfer.receive(self._engine, self._images.image_api,
                                  context, instance, moved, self._staging_dir)
             infra = self._infra(instance, network_info, moved, vif_events)
-            self._create_workload(instance, moved['ref'],
-                                  self._engine.image_config(moved['ref']),
-                                  image_meta, infra, network_info)
+            engine_id, config = self._engine.image(moved['ref'])
+            self._create_workload(instance, engine_id, config, image_meta,
+                                  infra, network_info)
             if power_on:
                 self._engine.start(instance.uuid)
         except Exception:

@@ -15,6 +15,8 @@ IMAGE_ID = LABEL_PREFIX + 'image-id'
 # On an instance's infra container, which carries no INSTANCE_UUID so that
 # listings of instances never count it.
 INFRA_FOR = LABEL_PREFIX + 'infra-for'
+DRIVER_LABELS = (INSTANCE_UUID, INSTANCE_NAME, COMPUTE_HOST, IMAGE_ID,
+                 INFRA_FOR)
 
 IMAGE_REPOSITORY = 'nova-glance/'
 SNAPSHOT_REPOSITORY = 'nova-snapshot/'
