@@ -199,6 +199,7 @@ class DockerDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
+        guest.checked_paths(instance, injected_files)
         image = self._images.prepare(context, image_meta)
         try:
             guest_args = configdrive.write(instance, injected_files,
@@ -218,6 +219,7 @@ class DockerDriver(driver.ComputeDriver):
                 self._create_workload(instance, image.engine_id,
                                       image.config, image_meta, infra,
                                       guest_args)
+            guest.inject_files(self._engine, instance, injected_files)
             guest.add_key(self._engine, instance, image.config)
             user_data = guest.stage_user_data(self._engine, instance,
                                               CONF.docker.run_user_data)
@@ -284,11 +286,13 @@ class DockerDriver(driver.ComputeDriver):
             guest.run_user_data(self._engine, instance)
         if admin_password:
             # Nova makes a password for every boot; an image that cannot
-            # take one still boots (the password is on the config drive).
+            # take one still boots (the password is on its config drive,
+            # if it has one).
             try:
                 guest.set_password(self._engine, instance, image_config,
                                    admin_password)
-            except nova_exception.SetAdminPasswdNotSupported as e:
+            except (nova_exception.SetAdminPasswdNotSupported,
+                    exception.ContainerStateConflict) as e:
                 LOG.warning('Admin password not set: %s', e,
                             instance=instance)
 

@@ -6,9 +6,11 @@ Containers are addressed by a name derived from the instance uuid, so each
 operation is one engine call.
 """
 
+import base64
 import contextlib
 import datetime
 import functools
+import json
 import socket
 import struct
 import threading
@@ -357,6 +359,25 @@ class Engine(object):
         except _PathMissing:
             return None
         return b''.join(chunks)
+
+    def path_stat(self, instance_uuid, path):
+        """The engine's stat of path in the container ({name, size, mode,
+        mtime, linkTarget}; the mode has Go's file-mode bits), or None if
+        there is no such path."""
+        api = self.client.api
+        try:
+            with self._translated('look at %s' % path, _PathMissing):
+                # HEAD /containers/{id}/archive: the stat alone, without the
+                # tar that get_archive streams; the SDK has no call for it.
+                response = api.head(
+                    api._url('/containers/{0}/archive',
+                             naming.container_name(instance_uuid)),
+                    params={'path': path})
+                api._raise_for_status(response)
+        except _PathMissing:
+            return None
+        return json.loads(base64.b64decode(
+            response.headers['X-Docker-Container-Path-Stat']))
 
     def put_archive(self, instance_uuid, path, data):
         """Unpack the tar data at path in the container's file system (the

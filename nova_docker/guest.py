@@ -47,6 +47,9 @@ _CHPASSWD = (
     'printf "%s\\n%s\\n" "$NOVA_DOCKER_PASSWORD" "$NOVA_DOCKER_PASSWORD" | '
     'busybox passwd "$NOVA_DOCKER_USER" >/dev/null; '
     'else exit 127; fi')
+# Go's os.ModeSymlink, in the mode of the engine's stat of a path.
+_GO_MODE_SYMLINK = 1 << 27
+
 # Exit codes of an exec whose program is missing (no sh in the image).
 _NOT_RUNNABLE = (126, 127)
 
@@ -103,6 +106,40 @@ def script_archive(script):
     """A tar, to unpack at /, holding the user-data script (root, 700)."""
     root = Account('root', 0, 0, '/root')
     return _tar([(USER_DATA_SCRIPT.lstrip('/'), script, 0o700, root)])
+
+
+def checked_paths(instance, injected_files):
+    """The normalised container paths of Nova's injected files
+    (personality); raises BuildAbortException naming a path that is not
+    absolute or climbs with '..' (checked before anything is created)."""
+    paths = []
+    for path, _content in injected_files or []:
+        if not path.startswith('/'):
+            raise _refused(instance, path, 'it is not an absolute path')
+        if '..' in path.split('/'):
+            raise _refused(instance, path, "it contains '..'")
+        normalised = posixpath.normpath(path)
+        if normalised in ('/', '//'):
+            raise _refused(instance, path, 'it names no file')
+        paths.append('/' + normalised.lstrip('/'))
+    return paths
+
+
+def files_archive(paths, injected_files):
+    """A tar, to unpack at /, of the injected files (root, 644)."""
+    root = Account('root', 0, 0, '/root')
+    entries = []
+    for path, (_path, content) in zip(paths, injected_files):
+        if isinstance(content, str):
+            content = content.encode('utf-8')
+        entries.append((path.lstrip('/'), content, 0o644, root))
+    return _tar(entries)
+
+
+def _refused(instance, path, why):
+    return nova_exception.BuildAbortException(
+        instance_uuid=instance.uuid,
+        reason='injected file %s refused: %s' % (path, why))
 
 
 def _tar(entries):
@@ -174,6 +211,31 @@ def stage_user_data(engine, instance, allowed):
         return False
     engine.put_archive(instance.uuid, '/', script_archive(script))
     return True
+
+
+def inject_files(engine, instance, injected_files):
+    """Write Nova's injected files into the container. A path through a
+    symbolic link is refused, naming the path (the engine resolves links
+    inside the container, but a file written through one lands somewhere
+    other than where the user asked)."""
+    paths = checked_paths(instance, injected_files)
+    if not paths:
+        return
+    for path in paths:
+        parts = path.split('/')[1:]
+        for depth in range(1, len(parts) + 1):
+            component = '/' + '/'.join(parts[:depth])
+            stat = engine.path_stat(instance.uuid, component)
+            if stat is None:
+                break  # the rest is made anew
+            if stat['mode'] & _GO_MODE_SYMLINK or stat.get('linkTarget'):
+                raise _refused(instance, path,
+                               '%s is a symbolic link (to %s)' % (
+                                   component, stat.get('linkTarget')))
+    engine.put_archive(instance.uuid, '/',
+                       files_archive(paths, injected_files))
+    LOG.info('Injected files written: %s', ', '.join(paths),
+             instance=instance)
 
 
 # -- running container ---------------------------------------------------

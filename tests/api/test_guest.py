@@ -39,13 +39,19 @@ class GuestTest(base.DockerAPITestCase):
         self.instances_path = self.useFixture(fixtures.TempDir()).path
         self.flags(instances_path=self.instances_path)
 
-    def boot_with(self, image_id, **fields):
+    def boot_with(self, image_id, expected_state='ACTIVE', **fields):
         server = self._build_server(image_uuid=image_id,
                                     flavor_id=self.create_flavor(),
                                     networks='none')
         server.update(fields)
-        server = self.api.post_server({'server': server})
-        return self._wait_for_state_change(server, 'ACTIVE')
+        if 'personality' in fields:
+            # Injected files went away with microversion 2.57.
+            self.api.microversion = '2.56'
+        try:
+            server = self.api.post_server({'server': server})
+        finally:
+            self.api.microversion = 'latest'
+        return self._wait_for_state_change(server, expected_state)
 
     def root_password_is(self, server, password):
         entry = self.exec_in(server, 'cat', '/etc/passwd').splitlines()[0]
@@ -70,7 +76,9 @@ class GuestTest(base.DockerAPITestCase):
         server = self.boot_with(
             self.create_docker_image(), key_name='k1', config_drive=True,
             adminPass='boot-Secret-1',
-            user_data=base64.b64encode(USER_DATA).decode())
+            user_data=base64.b64encode(USER_DATA).decode(),
+            personality=[{'path': '/etc/banner.d/hello',
+                          'contents': base64.b64encode(b'hi').decode()}])
 
         # The key, in root's authorized_keys with ssh's modes and owner.
         self.assertEqual(key + '\n', self.exec_in(
@@ -79,6 +87,10 @@ class GuestTest(base.DockerAPITestCase):
                                '/root/.ssh/authorized_keys').splitlines()
         self.assertRegex(listing[0], r'^drwx------ +\d+ 0 +0 ')
         self.assertRegex(listing[1], r'^-rw------- +\d+ 0 +0 ')
+
+        # The injected file (personality), where it was asked for.
+        self.assertEqual('hi', self.exec_in(server, 'cat',
+                                            '/etc/banner.d/hello'))
 
         # Nova's config drive, read-only where cloud-init looks.
         meta = json.loads(self.exec_in(server, 'cat',
@@ -148,6 +160,18 @@ class GuestTest(base.DockerAPITestCase):
         # Deleting the server removes its drive from the host.
         self._delete_server(server)
         self.assertEqual([], os.listdir(self.instances_path))
+
+    def test_injected_files_that_escape_are_refused(self):
+        image_id = self.create_docker_image()
+        for path, words in (('/etc/../../x', ["contains '..'"]),
+                            ('/bin/sh', ['/bin/sh is a symbolic link'])):
+            server = self.boot_with(
+                image_id, expected_state='ERROR',
+                personality=[{'path': path, 'contents': 'eA=='}])
+            message = server['fault']['message']
+            for word in [path] + words:
+                self.assertIn(word, message)
+            self.assert_no_container(server)
 
     def test_image_without_tools_refuses_password_and_boots(self):
         key = public_key()
