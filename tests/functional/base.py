@@ -85,6 +85,8 @@ class DriverTestCase(testtools.TestCase):
         init_host."""
         driver = driver_mod.DockerDriver(virtapi.VirtAPI())
         driver.init_host(host)
+        # As nova-compute stops it: the engine watch thread ends.
+        self.addCleanup(driver.cleanup_host, host)
         return driver
 
     def other_host_cleanup(self):
