@@ -150,7 +150,7 @@ def plug_one(instance, vif, iface, pid):
         except Exception:
             with excutils.save_and_reraise_exception():
                 _unplug_quietly(instance, vif, iface)
-    except (NetlinkError, OSError, privsep.HostNamespace,
+    except (NetlinkError, OSError, privsep.NotOurs,
             os_vif_exception.ExceptionBase) as e:
         raise exception.NetworkPlugFailed(
             port_id=iface.port_id, instance_uuid=instance.uuid,
