@@ -104,6 +104,8 @@ def resources(engine_info, nodename, disk_path):
         'vcpus_used': 0,
         'memory_mb_used': 0,
         'local_gb_used': used_gb,
+        # What the hypervisor API shows as free for new root disks.
+        'disk_available_least': total_gb - used_gb,
         'hypervisor_type': fields.HVType.DOCKER,
         'hypervisor_version': hypervisor_version(
             engine_info.get('ServerVersion')),
