@@ -5,10 +5,12 @@ import base64
 import io
 import tarfile
 
+from nova import exception as nova_exception
 import testscenarios
 import testtools
 
 from nova_docker import guest
+from tests import support
 
 PASSWD = ('root:x:0:0:root:/root:/bin/sh\n'
           '# a comment\n'
@@ -91,3 +93,25 @@ class ArchiveTest(testtools.TestCase):
         self.assertEqual(
             {'var/lib/nova-docker/user-data': (0o700, 0, 0, False, script)},
             self.members(guest.script_archive(script)))
+
+
+class CheckedPathsTest(testscenarios.WithScenarios, testtools.TestCase):
+    scenarios = [
+        ('absolute', dict(path='/etc/motd', expect='/etc/motd')),
+        ('normalised', dict(path='//etc/./motd', expect='/etc/motd')),
+        ('relative', dict(path='etc/motd', expect='is not an absolute path')),
+        ('climbs', dict(path='/etc/../../x', expect="contains '..'")),
+        ('climbs at the end', dict(path='/etc/..', expect="contains '..'")),
+        ('root itself', dict(path='/', expect='names no file')),
+    ]
+
+    def test_path(self):
+        instance = support.make_instance()
+        try:
+            paths = guest.checked_paths(instance, [(self.path, b'x')])
+        except nova_exception.BuildAbortException as e:
+            self.assertIn('injected file %s refused: it %s' % (
+                self.path, self.expect), str(e))
+            self.assertIn(instance.uuid, str(e))
+        else:
+            self.assertEqual([self.expect], paths)
