@@ -336,6 +336,31 @@ class IsolationTest(PluginTestCase):
         summaries = ' '.join(c[1] for c in devstack.calls('echo_summary'))
         self.assertIn('openstack aggregate add host docker-hosts %s' % HOST,
                       summaries)
+        # What a separate controller may not have yet: the printed
+        # commands make them too.
+        self.assertIn('openstack aggregate create --property '
+                      'trait:CUSTOM_NOVA_DOCKER=required docker-hosts',
+                      summaries)
+        self.assertIn('trait create CUSTOM_NOVA_DOCKER', summaries)
+
+    def test_separate_controller_creates_aggregate_and_trait(self):
+        devstack = harness.Devstack(
+            self.workdir, virt_driver='libvirt', hostname='controller',
+            services='n-api,n-cond,n-sch,g-api,placement-api',
+            env={'NOVA_DOCKER_ISOLATE_HOSTS': 'True'})
+        devstack.stack()
+        self.assertIn(['pip_install', 'osc-placement'],
+                      devstack.calls('pip_install'))
+        conf = devstack.read_ini(devstack.nova_conf)
+        self.assertEqual('True', conf.get(
+            'scheduler', 'enable_isolated_aggregate_filtering'))
+        aggregate = self.openstack(devstack, 'aggregate', 'create')
+        self.assertEqual(1, len(aggregate))
+        self.assertIn('trait:CUSTOM_NOVA_DOCKER=required', aggregate[0])
+        self.assertEqual(1, len(self.openstack(devstack, 'trait', 'create')))
+        # No Docker host here: nothing joins the aggregate.
+        self.assertEqual([], self.openstack(devstack, 'aggregate', 'add'))
+        self.assertEqual([], devstack.calls('docker'))
 
 
 class UnstackCleanTest(PluginTestCase):
