@@ -10,6 +10,7 @@ import testscenarios
 import testtools
 
 from nova_docker import engine
+from nova_docker.engine import images as engine_images
 from nova_docker import exception
 
 
@@ -134,4 +135,4 @@ class ParseTimeTest(testscenarios.WithScenarios, testtools.TestCase):
     ]
 
     def test_parse(self):
-        self.assertEqual(self.expect, engine._parse_time(self.stamp))
+        self.assertEqual(self.expect, engine_images._parse_time(self.stamp))

@@ -1,0 +1,88 @@
+"""Inside a container: files, commands, statistics."""
+
+import base64
+import json
+
+
+from nova_docker import exception
+from nova_docker import naming
+
+
+class GuestCalls(object):
+
+    # -- inside a container: files, commands, statistics ----------------
+
+    def get_archive(self, instance_uuid, path, max_bytes):
+        """A tar of path in the container (created, running or stopped),
+        or None if the path does not exist. Refuses more than max_bytes."""
+        name = naming.container_name(instance_uuid)
+        try:
+            with self._translated('read %s' % path,
+                                  _PathMissing):
+                stream, _stat = self.client.api.get_archive(name, path)
+                chunks, size = [], 0
+                for chunk in stream:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise exception.EngineRefused(
+                            action='read %s' % path,
+                            reason='larger than %d bytes' % max_bytes)
+                    chunks.append(chunk)
+        except _PathMissing:
+            return None
+        return b''.join(chunks)
+
+    def path_stat(self, instance_uuid, path):
+        """The engine's stat of path in the container ({name, size, mode,
+        mtime, linkTarget}; the mode has Go's file-mode bits), or None if
+        there is no such path."""
+        api = self.client.api
+        try:
+            with self._translated('look at %s' % path, _PathMissing):
+                # HEAD /containers/{id}/archive: the stat alone, without the
+                # tar that get_archive streams; the SDK has no call for it.
+                response = api.head(
+                    api._url('/containers/{0}/archive',
+                             naming.container_name(instance_uuid)),
+                    params={'path': path})
+                api._raise_for_status(response)
+        except _PathMissing:
+            return None
+        return json.loads(base64.b64decode(
+            response.headers['X-Docker-Container-Path-Stat']))
+
+    def put_archive(self, instance_uuid, path, data):
+        """Unpack the tar data at path in the container's file system (the
+        engine resolves links inside the container, never on the host)."""
+        with self._translated('write into the container at %s' % path,
+                              self._missing(instance_uuid)):
+            self.client.api.put_archive(
+                naming.container_name(instance_uuid), path, data)
+
+    def exec(self, instance_uuid, command, user='', environment=None,
+             detach=False):
+        """Run command in the running container; returns (exit code,
+        output), or (None, b'') when detached."""
+        with self._translated('run %s in the container' % command[0],
+                              self._missing(instance_uuid)):
+            exec_id = self.client.api.exec_create(
+                naming.container_name(instance_uuid), command, user=user,
+                environment=environment)['Id']
+            output = self.client.api.exec_start(exec_id, detach=detach)
+            if detach:
+                return None, b''
+            code = self.client.api.exec_inspect(exec_id)['ExitCode']
+        return code, output
+
+    def stats(self, instance_uuid):
+        """One sample of the container's statistics (CPU, memory, network,
+        block I/O), without the engine's second sampling wait."""
+        with self._translated('read statistics',
+                              self._missing(instance_uuid)):
+            return self.client.api.stats(
+                naming.container_name(instance_uuid), stream=False,
+                one_shot=True)
+
+
+class _PathMissing(Exception):
+    """A path that is not in a container's file system."""
