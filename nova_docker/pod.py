@@ -29,6 +29,7 @@ from nova import exception as nova_exception
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import infra
 from nova_docker import naming
@@ -85,6 +86,7 @@ class Pods(object):
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._engine.remove_infra(instance.uuid)
+        crashpoint.reached(crashpoint.INFRA_CREATED)
         return naming.infra_name(instance.uuid)
 
     def ensure(self, instance, network_info):
@@ -125,6 +127,13 @@ class Pods(object):
                       'a port entry', e, instance=instance)
         finally:
             self._engine.remove_infra(instance.uuid)
+
+    def park(self, instance, network_info):
+        """Unplug every port and stop the infra container, keeping it (a
+        server moving away may come back on a revert; ``ensure`` then
+        starts it and plugs the ports again)."""
+        network.unplug(instance, network_info or [])
+        self._engine.stop_infra(instance.uuid)
 
     def attach(self, instance, vif):
         pid = self._engine.infra_pid(instance.uuid)

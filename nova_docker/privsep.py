@@ -14,6 +14,7 @@ cleaning up after a failure, deleting what is already gone.
 
 import errno
 import os
+import re
 
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
@@ -35,8 +36,36 @@ net_admin = priv_context.PrivContext(
 IFA_F_NODAD = 0x02
 
 
-class HostNamespace(ValueError):
+# The names this driver gives devices (netplan: a prefix and at most 11
+# characters of the Neutron port id; os-vif's hybrid-plug bridge): a
+# privileged function touches nothing else, whatever it is asked.
+_HOST_DEV = re.compile(r'^(tap|nsd)[0-9a-f-]{1,12}$')
+_BRIDGE = re.compile(r'^qbr[0-9a-f-]{1,11}$')
+# os-vif's veth between a hybrid-plug bridge and Open vSwitch.
+_HYBRID_VETH = re.compile(r'^(qvb|qvo)[0-9a-f-]{1,11}$')
+_CONTAINER_DEV = re.compile(r'^eth[0-9]{1,4}$')
+
+
+class NotOurs(ValueError):
+    """Refused: what the call names is not something this driver made."""
+
+
+class HostNamespace(NotOurs):
     """Refused: the pid given lives in the host's own network namespace."""
+
+
+def _check_name(name, pattern, what):
+    if not isinstance(name, str) or not pattern.match(name):
+        raise NotOurs('%r is not a %s this driver makes' % (name, what))
+
+
+def _check_veth(ipr, index, name, kind='veth'):
+    """A host device of ours is a veth (or os-vif's bridge): never delete
+    another kind of device that happens to carry such a name (a VM's tap,
+    on a mixed host)."""
+    link = ipr.get_links(index)[0]
+    if link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') != kind:
+        raise NotOurs('%s is not a %s device' % (name, kind))
 
 
 def _netns_path(pid):
@@ -62,10 +91,13 @@ def _index(ipr, name):
 def add_veth(host_dev, peer_dev, mtu=None):
     """Create a veth pair with its host end up. A pair left by an earlier,
     interrupted plug is replaced."""
+    _check_name(host_dev, _HOST_DEV, 'host device')
+    _check_name(peer_dev, _HOST_DEV, 'host device')
     with IPRoute() as ipr:
         for stale in (host_dev, peer_dev):
             index = _index(ipr, stale)
             if index is not None:
+                _check_veth(ipr, index, stale)
                 ipr.link('del', index=index)
         ipr.link('add', ifname=host_dev, kind='veth',
                  peer={'ifname': peer_dev})
@@ -76,11 +108,13 @@ def add_veth(host_dev, peer_dev, mtu=None):
 @net_admin.entrypoint
 def move_into_netns(dev, pid):
     """Move a host device into the network namespace of process pid."""
+    _check_name(dev, _HOST_DEV, 'host device')
     _check_not_host(pid)
     with IPRoute() as ipr:
         index = _index(ipr, dev)
         if index is None:
             raise NetlinkError(errno.ENODEV, 'no device %s' % dev)
+        _check_veth(ipr, index, dev)
         ipr.link('set', index=index, net_ns_pid=int(pid))
 
 
@@ -89,6 +123,8 @@ def configure_in_netns(pid, dev, name, mac, mtu, addresses, routes):
     """Inside pid's namespace: rename ``dev`` to ``name`` and give it the
     MAC, MTU, addresses ([address, prefixlen]) and routes
     ([destination, gateway or None]); bring it and loopback up."""
+    _check_name(dev, _HOST_DEV, 'host device')
+    _check_name(name, _CONTAINER_DEV, 'container device')
     _check_not_host(pid)
     with NetNS(_netns_path(pid)) as ns:
         index = _index(ns, dev)
@@ -136,6 +172,7 @@ def netns_links(pid):
 def delete_in_netns(pid, name):
     """Delete a device inside pid's namespace (a veth takes its host end
     with it). Returns whether it was there."""
+    _check_name(name, _CONTAINER_DEV, 'container device')
     _check_not_host(pid)
     with NetNS(_netns_path(pid)) as ns:
         return _delete(ns, name)
@@ -143,14 +180,24 @@ def delete_in_netns(pid, name):
 
 @net_admin.entrypoint
 def delete_link(dev):
-    """Delete a host device; one that is already gone is fine. Returns
-    whether it was there."""
+    """Delete a host device of a port (a veth end, or os-vif's hybrid-plug
+    bridge and veth); one that is already gone is fine. Returns whether it
+    was there."""
+    kind = 'veth'
+    if isinstance(dev, str) and _BRIDGE.match(dev):
+        kind = 'bridge'
+    elif not (isinstance(dev, str) and _HYBRID_VETH.match(dev)):
+        _check_name(dev, _HOST_DEV, 'host device')
     with IPRoute() as ipr:
+        index = _index(ipr, dev)
+        if index is not None:
+            _check_veth(ipr, index, dev, kind)
         return _delete(ipr, dev)
 
 
 @net_admin.entrypoint
 def link_exists(dev):
+    _check_name(dev, _HOST_DEV, 'host device')
     with IPRoute() as ipr:
         return _index(ipr, dev) is not None
 
@@ -158,6 +205,8 @@ def link_exists(dev):
 @net_admin.entrypoint
 def set_master(dev, bridge):
     """Enslave a host device to a Linux bridge that must exist."""
+    _check_name(dev, _HOST_DEV, 'host device')
+    _check_name(bridge, _BRIDGE, 'bridge')
     with IPRoute() as ipr:
         index, master = _index(ipr, dev), _index(ipr, bridge)
         if index is None or master is None:

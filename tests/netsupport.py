@@ -126,7 +126,8 @@ class LinuxBridge(fixtures.Fixture):
     the machine)."""
 
     def __init__(self, name=None):
-        self.name = name or unique_name('ndbr')
+        # A hybrid-plug bridge's name: the driver enslaves only to those.
+        self.name = name or unique_name('qbr')[:14]
 
     def _setUp(self):
         with IPRoute() as ipr:

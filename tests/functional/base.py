@@ -85,7 +85,8 @@ class DriverTestCase(testtools.TestCase):
         init_host."""
         driver = driver_mod.DockerDriver(virtapi.VirtAPI())
         driver.init_host(host)
-        # As nova-compute stops it: the engine watch thread ends.
+        # As nova-compute does when it stops: ends the event stream and
+        # the engine watch thread.
         self.addCleanup(driver.cleanup_host, host)
         return driver
 

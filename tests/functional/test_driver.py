@@ -22,6 +22,7 @@ from nova_docker import driver as driver_mod
 from nova_docker import exception
 from nova_docker import host
 from nova_docker import naming
+from nova_docker import spec
 from tests.functional import base
 
 CONF = nova_conf.CONF
@@ -60,7 +61,10 @@ class SpawnTest(base.DriverTestCase):
         self.assertFalse(host_config.get('Binds'))
         self.assertFalse(host_config.get('Mounts'))
         self.assertEqual([], container['Mounts'])
-        self.assertFalse(host_config.get('CapAdd'))
+        # Least capabilities: everything dropped, a few added back.
+        self.assertEqual(['ALL'], host_config['CapDrop'])
+        self.assertEqual(sorted(spec.CAPABILITIES),
+                         sorted(host_config['CapAdd']))
         self.assertFalse(host_config.get('Devices'))
         self.assertEqual('json-file', host_config['LogConfig']['Type'])
         self.assertEqual('1m', host_config['LogConfig']['Config']['max-size'])

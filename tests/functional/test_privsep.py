@@ -84,6 +84,11 @@ class PrivsepNetTest(testtools.TestCase):
         self.assertNotIn(host, netsupport.host_links())
         self.assertEqual(['lo'], netsupport.netns_links(ns.pid))
 
+    def test_only_port_devices_are_deleted(self):
+        # A name no device has: a broken check deletes nothing here.
+        self.assertRaises(privsep.NotOurs, privsep.delete_link,
+                          netsupport.unique_name('br'))
+
     def test_add_veth_replaces_a_stale_pair(self):
         host = netsupport.unique_name('tap')
         peer = netsupport.unique_name('nsd')
@@ -104,3 +109,24 @@ class PrivsepNetTest(testtools.TestCase):
         self.assertRaises(privsep.HostNamespace,
                           privsep.configure_in_netns, me, peer, 'eth0',
                           'fa:16:3e:00:00:01', None, [], [])
+
+    def test_names_that_are_not_ours_are_refused(self):
+        ns = self.useFixture(netsupport.Namespace())
+        for call in (lambda: privsep.delete_link('lo'),
+                     lambda: privsep.delete_link('docker0'),
+                     lambda: privsep.link_exists('eth0'),
+                     lambda: privsep.add_veth('lo', 'nsd0'),
+                     lambda: privsep.move_into_netns('lo', ns.pid),
+                     lambda: privsep.set_master('tap0', 'br-int'),
+                     lambda: privsep.delete_in_netns(ns.pid, 'lo'),
+                     lambda: privsep.configure_in_netns(
+                         ns.pid, 'nsd0', 'lo', 'fa:16:3e:00:00:01', None,
+                         [], [])):
+            self.assertRaises(privsep.NotOurs, call)
+        self.assertIn('lo', netsupport.netns_links(ns.pid))
+
+    def test_a_tap_name_that_is_not_a_veth_is_left_alone(self):
+        bridge = netsupport.unique_name('tap')
+        self.useFixture(netsupport.LinuxBridge(bridge))
+        self.assertRaises(privsep.NotOurs, privsep.delete_link, bridge)
+        self.assertIn(bridge, netsupport.host_links())
