@@ -62,7 +62,7 @@ class EngineRestartTest(test_network.NetworkTestBase):
 
     def setUp(self):
         self.engine = OwnEngine()
-        self.engine.start('--live-restore')
+        self.engine.start()
         # Registered first, so it runs last: after the containers went.
         self.addCleanup(self.engine.remove)
         self.engine_url = self.engine.url
@@ -108,17 +108,11 @@ class EngineRestartTest(test_network.NetworkTestBase):
         paused = self._wait_for_state_change(paused, 'PAUSED')
         a_started = self.started_at(a)
 
-        # With live-restore, the workloads never stop: same process, NICs
-        # untouched.
-        self.restart_engine('--live-restore')
-        self.assertEqual(a_started, self.started_at(a))
-        self.assert_pings(a, b4)
-
-        # The engine comes back without live-restore: it stops every
-        # container it finds (as one that stops them on shutdown leaves
-        # them). ACTIVE servers run again with their NICs, the paused one
-        # is paused again, the stopped one stays off.
-        answering = self.restart_engine()
+        # Without live-restore the engine stops every container as it shuts
+        # down. It comes back (with live-restore from now on): ACTIVE
+        # servers run again with their NICs, the paused one is paused
+        # again, the stopped one stays off.
+        answering = self.restart_engine('--live-restore')
         wait_for(lambda: all(self.state(s) == 'running' for s in (a, b))
                  and self.state(paused) == 'paused',
                  BACK_WITHIN, 'servers running again')
@@ -132,6 +126,14 @@ class EngineRestartTest(test_network.NetworkTestBase):
                                (stopped, 'SHUTOFF'), (paused, 'PAUSED')):
             self.assertEqual(status, self.api.get_server(server['id'])[
                 'status'])
+
+        # With live-restore, the workloads never stop: same process, NICs
+        # untouched.
+        a_started = self.started_at(a)
+        self.restart_engine('--live-restore')
+        self.assertEqual(a_started, self.started_at(a))
+        self.assert_pings(a, b4)
+        self.assertEqual('ACTIVE', self.api.get_server(a['id'])['status'])
 
         self.api.post_server_action(paused['id'], {'unpause': None})
         self._wait_for_state_change(paused, 'ACTIVE')
