@@ -165,7 +165,10 @@ def make_instance(flavor=None, **kw):
     values = dict(uuid=instance_uuid, id=1, hostname='vm-' + instance_uuid[:8],
                   display_name='vm', project_id='p', user_id='u',
                   flavor=flavor or make_flavor(), image_ref='',
-                  vm_state='building', task_state=None, host=None, node=None)
+                  vm_state='building', task_state=None, host=None, node=None,
+                  # What spawn reads for the config drive, keys, user data.
+                  config_drive='', system_metadata={}, key_data=None,
+                  key_name=None, user_data=None)
     values.update(kw)
     instance = objects.Instance(**values)
     instance.obj_reset_changes()
