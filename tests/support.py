@@ -166,8 +166,7 @@ def make_instance(flavor=None, **kw):
                   display_name='vm', project_id='p', user_id='u',
                   flavor=flavor or make_flavor(), image_ref='',
                   vm_state='building', task_state=None, host=None, node=None,
-                  # What the guest features read: no config drive, key or
-                  # user data unless a test asks.
+                  # What spawn reads for the config drive, keys, user data.
                   config_drive='', system_metadata={}, key_data=None,
                   key_name=None, user_data=None)
     values.update(kw)
