@@ -56,11 +56,41 @@ container_opts = [
                       'One that has exited by then fails the spawn with its '
                       'exit code and last output, instead of becoming an '
                       'ACTIVE server that is already dead.'),
+    cfg.ListOpt('flavor_capabilities',
+                default=['NET_RAW', 'MKNOD', 'SETFCAP', 'SETPCAP',
+                         'AUDIT_WRITE'],
+                help='Capabilities a flavor may add with the extra spec '
+                     'docker:cap_add (e.g. "NET_RAW" for images whose ping '
+                     'needs raw sockets). Containers otherwise keep only '
+                     'CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, '
+                     'SETUID, NET_BIND_SERVICE and SYS_CHROOT. Image '
+                     'properties can never add capabilities.'),
+    cfg.StrOpt('root_disk_unenforced',
+               default='warn', choices=['warn', 'refuse'],
+               help='What to do with a flavor that has a root disk size '
+                    'when the engine\'s storage driver cannot enforce one '
+                    '(overlay2 on ext4, say): warn (log once, run without '
+                    'a limit) or refuse the build with a fault.'),
     cfg.FloatOpt('state_cache_seconds',
                  default=5.0, min=0.0,
                  help='How long one listing of this host\'s containers '
                       'serves the periodic power-state sync. Nova asks '
                       'for fresh state after its own operations.'),
+    cfg.FloatOpt('stopped_event_delay',
+                 default=1.0, min=0.0,
+                 help='Seconds a "stopped" lifecycle event waits before it '
+                      'reaches Nova; a start of the same container meanwhile '
+                      '(a restart) cancels it, so that a restart never makes '
+                      'Nova stop the server (as the libvirt driver delays '
+                      'its STOPPED events).'),
+    cfg.FloatOpt('engine_watch_seconds',
+                 default=2.0, min=0.0,
+                 help='How often a background thread asks whether the '
+                      'engine restarted (its process changed, or it stopped '
+                      'answering and came back). After a restart every '
+                      'server Nova has ACTIVE or PAUSED is brought back: '
+                      'infra container started, ports plugged again, '
+                      'workload started (and paused). 0 turns this off.'),
 ]
 
 image_opts = [
@@ -70,7 +100,30 @@ image_opts = [
                      'a Glance image names a registry image in its '
                      'docker_image property instead of holding an archive. '
                      'Empty (the default) refuses such images; "*" allows '
-                     'any registry.'),
+                     'any registry; Docker Hub is "docker.io". The '
+                     'repositories of the driver\'s own images (nova-glance, '
+                     'nova-snapshot, nova-docker) can never be pulled.'),
+    cfg.StrOpt('registry_auth_file',
+               help='Credentials for pulls of docker_image references: a '
+                    'file in the format of Docker\'s config.json ({"auths": '
+                    '{"host:port": {"auth": base64 of user:password}}}). '
+                    'Registries not in it are pulled from anonymously; the '
+                    'Docker configuration of the user nova-compute runs as '
+                    'is never used.'),
+    cfg.IntOpt('image_max_files',
+               default=10000, min=1,
+               help='Largest number of files a Glance image\'s docker save '
+                    'archive may hold (read before loading; each costs '
+                    'nova-compute memory while the archive is checked).'),
+    cfg.IntOpt('image_max_json_bytes',
+               default=4 * 1024 * 1024, min=1024,
+               help='Largest manifest.json or image config JSON read from '
+                    'an archive, in bytes.'),
+    cfg.IntOpt('image_max_mb',
+               default=20 * 1024, min=1,
+               help='Largest size of an archive once decompressed, in MiB '
+                    '(a compressed archive may expand far beyond its '
+                    'download).'),
     cfg.StrOpt('image_staging_dir',
                help='Directory that holds a Glance download while it is '
                     'checked and loaded into the engine (one file per '
@@ -94,7 +147,19 @@ network_opts = [
                     'Its entrypoint must wait for SIGTERM without exiting.'),
 ]
 
-ALL_OPTS = engine_opts + container_opts + image_opts + network_opts
+guest_opts = [
+    cfg.BoolOpt('run_user_data',
+                default=False,
+                help='Run a user-data script (user data starting with #!) '
+                     'once, as root, at a server\'s first boot, for images '
+                     'without cloud-init (its output goes to '
+                     '/var/lib/nova-docker/user-data.log in the container). '
+                     'Off by default: the script is then only offered on '
+                     'the config drive, for cloud-init to run.'),
+]
+
+ALL_OPTS = (engine_opts + container_opts + image_opts + network_opts +
+            guest_opts)
 
 
 def register_opts(conf=CONF):

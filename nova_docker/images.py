@@ -5,14 +5,17 @@ archive. Spawn reuses the engine's copy when the tag for this image id and
 checksum exists; otherwise one download per image id at a time (a lock
 shared by every process on the host) goes to a staging file, is verified
 against Glance's hash and read for its index, then streamed into the
-engine's load and tagged ``nova-glance/<image id>:<checksum>``. Tags the
-archive carried are put back as they were, so a tenant's image never
-retags anything on the host.
+engine's load and tagged ``nova-glance/<image id>:<checksum>``. The
+load itself tags nothing (the archive's own tags are taken out of the
+stream), and containers are created from the engine's image id, never a
+tag: no tenant content ever sits under a name the driver trusts.
 """
 
 import collections
+import base64
 import contextlib
 import hashlib
+import json
 import tempfile
 import time
 
@@ -23,6 +26,7 @@ from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import archive
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import naming
 
@@ -33,11 +37,20 @@ DOCKER_CONTAINER_FORMAT = 'docker'
 REGISTRY_PROPERTY = 'docker_image'
 PROGRESS_INTERVAL_SECONDS = 5
 
+# Repositories only this driver writes to; no tenant reference may name
+# them (the driver trusts what they hold).
+DRIVER_REPOSITORIES = tuple(
+    repository.rstrip('/') for repository in (
+        naming.IMAGE_REPOSITORY, naming.SNAPSHOT_REPOSITORY,
+        naming.MIGRATION_REPOSITORY, naming.INFRA_REPOSITORY.split('/')[0]))
+
 PreparedImage = collections.namedtuple(
-    'PreparedImage', ['image_id', 'ref', 'config', 'loaded_now'])
+    'PreparedImage', ['image_id', 'ref', 'engine_id', 'config',
+                      'loaded_now'])
 PreparedImage.__doc__ = """An image ready for containers.
 
-image_id: Glance id; ref: engine tag; config: the image's Config (Cmd,
+image_id: Glance id; ref: engine tag; engine_id: the engine's image id,
+what containers are created from; config: the image's Config (Cmd,
 Entrypoint, ...); loaded_now: whether this call loaded it (a failed spawn
 then removes it).
 """
@@ -45,33 +58,46 @@ then removes it).
 
 class ImageStore(object):
 
-    def __init__(self, engine, image_api, staging_dir=None,
-                 allowed_registries=()):
+    def __init__(self, engine, image_api, host, staging_dir=None,
+                 allowed_registries=(), limits=None, registry_auth=None):
         self._engine = engine
         self.image_api = image_api
-        self._staging_dir = staging_dir
+        self.host = host
+        self.staging_dir = staging_dir or tempfile.gettempdir()
         self._allowed_registries = set(allowed_registries)
+        self._limits = limits
+        self._registry_auth = registry_auth or {}
+
+    @classmethod
+    def from_conf(cls, engine, image_api, host, docker_conf):
+        return cls(engine, image_api, host, docker_conf.image_staging_dir,
+                   docker_conf.allowed_registries,
+                   archive.Limits(
+                       max_members=docker_conf.image_max_files,
+                       max_json_bytes=docker_conf.image_max_json_bytes,
+                       max_bytes=docker_conf.image_max_mb * units.Mi),
+                   _registry_auth(docker_conf.registry_auth_file))
 
     def prepare(self, context, image_meta):
         """Make the Glance image available in the engine."""
         check_format(image_meta)
         image_id = image_meta.id
         ref = naming.image_reference(image_id, _field(image_meta, 'checksum'))
-        config = self._engine.image_config(ref)
-        if config is not None:
-            return PreparedImage(image_id, ref, config, False)
+        found = self._engine.image(ref)
+        if found is not None:
+            return PreparedImage(image_id, ref, *found, loaded_now=False)
         with _image_lock(image_id):
-            config = self._engine.image_config(ref)
-            if config is not None:   # another spawn loaded it meanwhile
-                return PreparedImage(image_id, ref, config, False)
+            found = self._engine.image(ref)
+            if found is not None:   # another spawn loaded it meanwhile
+                return PreparedImage(image_id, ref, *found, loaded_now=False)
             meta = self.image_api.get(context, image_id)
             reference = (meta.get('properties') or {}).get(REGISTRY_PROPERTY)
             if reference:
-                self._pull(image_id, reference, ref)
+                engine_id = self._pull(image_id, reference, ref)
             else:
-                self._load(context, image_id, meta, ref)
-            return PreparedImage(image_id, ref,
-                                 self._engine.image_config(ref), True)
+                engine_id = self._load(context, image_id, meta, ref)
+            found = self._engine.image(engine_id)
+            return PreparedImage(image_id, ref, *found, loaded_now=True)
 
     def forget(self, prepared):
         """Remove an image a failed spawn loaded, unless something uses it."""
@@ -83,21 +109,27 @@ class ImageStore(object):
     def committed(self, instance_uuid, snapshot_id):
         """The container's files as a temporary engine image, removed
         afterwards whatever happens."""
-        ref = naming.snapshot_reference(snapshot_id)
-        self._engine.commit(instance_uuid, ref)
+        ref = naming.snapshot_reference(snapshot_id, self.host)
+        # Tenants download snapshots: the driver's labels (compute host,
+        # instance uuid) must not go with them, nor its tag (saved by id,
+        # the archive names no tag).
+        engine_id = self._engine.commit(instance_uuid, ref,
+                                        naming.DRIVER_LABELS)
         try:
-            yield ref
+            yield engine_id
         finally:
             self._engine.untag_image(ref)
 
-    def upload(self, context, snapshot_id, ref):
-        """Stream ``docker save`` of ref into the Glance image snapshot_id;
-        nova-compute holds one chunk at a time, whatever the image size."""
+    def upload(self, context, snapshot_id, engine_id):
+        """Stream ``docker save`` of an image id into the Glance image
+        snapshot_id; nova-compute holds one chunk at a time, whatever the
+        image size."""
         snapshot = self.image_api.get(context, snapshot_id)
         metadata = {'name': snapshot['name'], 'status': 'active',
                     'container_format': DOCKER_CONTAINER_FORMAT,
                     'disk_format': 'raw'}
-        archive = _ChunkReader(self._engine.save_image(ref))
+        archive = _ChunkReader(crashpoint.after_first(
+            self._engine.save_image(engine_id), crashpoint.SNAPSHOT_UPLOAD))
         self.image_api.update(context, snapshot_id, metadata, data=archive)
         LOG.info('Uploaded snapshot %s to Glance', snapshot_id)
 
@@ -125,15 +157,13 @@ class ImageStore(object):
         return removed
 
     def _pull(self, image_id, reference, ref):
-        registry = reference.split('/', 1)[0] if '/' in reference else ''
-        if not ({'*', registry} & self._allowed_registries):
-            raise nova_exception.ImageUnacceptable(
-                image_id=image_id,
-                reason='this host does not pull from %s (see [docker] '
-                       'allowed_registries)' % (registry or 'Docker Hub'))
+        registry, repository = self._checked_reference(image_id, reference)
         existed = self._engine.image_id(reference) is not None
         try:
-            engine_id = self._engine.pull_image(reference)
+            # Only the credentials configured for the driver, never those
+            # of nova-compute's user (~/.docker/config.json).
+            engine_id = self._engine.pull_image(
+                reference, self._registry_auth.get(registry, {}))
         except (exception.EngineRefused, exception.EngineError) as e:
             raise nova_exception.ImageUnacceptable(
                 image_id=image_id, reason='pulling %s failed: %s' % (
@@ -143,60 +173,65 @@ class ImageStore(object):
             self._engine.untag_image(reference)
         LOG.info('Pulled %(reference)s for Glance image %(id)s as %(ref)s',
                  {'reference': reference, 'id': image_id, 'ref': ref})
+        return engine_id
+
+    def _checked_reference(self, image_id, reference):
+        """(registry, repository) of a docker_image property, parsed as
+        the engine parses it; refused unless the registry is allowed and
+        the repository is not one of the driver's own."""
+        try:
+            registry, repository = self._engine.parse_reference(reference)
+        except exception.BadReference as e:
+            raise nova_exception.ImageUnacceptable(image_id=image_id,
+                                                   reason=str(e))
+        if repository.split('/')[0] in DRIVER_REPOSITORIES:
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='its docker_image %s names a repository reserved for '
+                       'the driver\'s own images' % reference)
+        if not ({'*', registry} & self._allowed_registries):
+            raise nova_exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='this host does not pull from %s (see [docker] '
+                       'allowed_registries)' % registry)
+        return registry, repository
 
     def _load(self, context, image_id, meta, ref):
         with tempfile.NamedTemporaryFile(
-                dir=self._staging_dir, prefix='nova-docker-image-') as staged:
+                dir=self.staging_dir,
+                prefix=naming.staging_prefix(self.host)) as staged:
             self._download(context, image_id, meta, staged)
             try:
-                info = archive.inspect(staged.name)
+                archive.inspect(staged.name, self._limits)
             except archive.BadArchive as e:
                 raise nova_exception.ImageUnacceptable(image_id=image_id,
                                                        reason=str(e))
-            staged.seek(0)
-            # Loads of different images may carry the same tags: one load
-            # and tag restore at a time keeps "before" meaningful.
-            with _image_lock('load'):
-                tags_before = {tag: self._engine.image_id(tag)
-                               for tag in info.repo_tags}
-                try:
-                    loaded = set(self._engine.load_image(staged))
-                except exception.EngineRefused as e:
-                    raise nova_exception.ImageUnacceptable(
-                        image_id=image_id,
-                        reason='the Docker engine could not load it: %s' % (
-                            e.kwargs.get('reason') or e))
-                try:
-                    self._tag_loaded(image_id, loaded, ref)
-                finally:
-                    self._restore_tags(tags_before, loaded)
+            try:
+                loaded = set(self._engine.load_image(
+                    archive.untagged_stream(staged.name)))
+            except exception.EngineRefused as e:
+                raise nova_exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='the Docker engine could not load it: %s' % (
+                        e.kwargs.get('reason') or e))
+            engine_id = self._tag_loaded(image_id, loaded, ref)
         LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
                  {'id': image_id, 'ref': ref})
+        return engine_id
 
     def _tag_loaded(self, image_id, loaded, ref):
         """Tag what the engine says it loaded (not what the archive's file
         names claim); anything but one image is refused and removed."""
         if len(loaded) == 1:
-            self._engine.tag_image(next(iter(loaded)), ref)
-            return
+            engine_id = next(iter(loaded))
+            self._engine.tag_image(engine_id, ref)
+            return engine_id
         for engine_id in loaded:
             self._engine.untag_image(engine_id)
         raise nova_exception.ImageUnacceptable(
             image_id=image_id,
             reason='the engine loaded %d images from it, not one' %
                    len(loaded))
-
-    def _restore_tags(self, tags_before, loaded):
-        for tag, before in tags_before.items():
-            if before in loaded:
-                continue
-            try:
-                if before is not None:
-                    self._engine.tag_image(before, tag)
-                    continue
-            except exception.ImageNotLoaded:
-                pass   # the image it named has been deleted since
-            self._engine.untag_image(tag)
 
     def _download(self, context, image_id, meta, staged):
         writer = _VerifyingWriter(staged, image_id, meta)
@@ -225,6 +260,27 @@ def _field(image_meta, name):
         else None
 
 
+def _registry_auth(path):
+    """{registry: credentials} from a file in Docker's config.json format,
+    or none."""
+    if not path:
+        return {}
+    try:
+        with open(path) as f:
+            auths = json.load(f).get('auths') or {}
+    except (OSError, ValueError, AttributeError) as e:
+        raise nova_exception.InvalidConfiguration(
+            '[docker] registry_auth_file %s cannot be read as a Docker '
+            'config.json with "auths" (%s)' % (path, e))
+    credentials = {}
+    for registry, entry in auths.items():
+        user, _sep, password = base64.b64decode(
+            entry.get('auth') or '').decode().partition(':')
+        credentials[registry] = {'username': user, 'password': password,
+                                 'serveraddress': registry}
+    return credentials
+
+
 def _image_lock(image_id):
     return lockutils.lock('image-' + image_id,
                           lock_file_prefix='nova-docker-', external=True)
@@ -251,6 +307,7 @@ class _VerifyingWriter(object):
 
     def write(self, chunk):
         self._staged.write(chunk)
+        crashpoint.reached(crashpoint.IMAGE_DOWNLOAD)
         if self._hash is not None:
             self._hash.update(chunk)
         self.bytes += len(chunk)

@@ -27,21 +27,25 @@ _ARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'ppc64le': 'ppc64le',
 
 
 def ensure_image(engine, docker_conf):
-    """The engine reference of the infra image, loaded if missing."""
+    """The engine's id of the infra image, loaded if missing (containers
+    are created from the id, which no later tag can move)."""
     if docker_conf.infra_image:
-        if engine.image_id(docker_conf.infra_image) is None:
+        image_id = engine.image_id(docker_conf.infra_image)
+        if image_id is None:
             raise nova_exception.InvalidConfiguration(
                 '[docker] infra_image %s is not in the Docker engine; load '
                 'it, or unset the option to build one from [docker] '
                 'infra_binary' % docker_conf.infra_image)
-        return docker_conf.infra_image
+        return image_id
     binary = _read_binary(docker_conf.infra_binary)
     ref = naming.infra_image_reference(hashlib.sha256(binary).hexdigest())
-    if engine.image_id(ref) is None:
+    image_id = engine.image_id(ref)
+    if image_id is None:
         # The engine's architecture, not ours: it may be a remote one.
         machine = engine.info().get('Architecture') or 'x86_64'
         engine.load_image(io.BytesIO(archive(binary, ref, machine)))
-    return ref
+        image_id = engine.image_id(ref)
+    return image_id
 
 
 def _read_binary(path):

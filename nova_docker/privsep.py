@@ -35,6 +35,15 @@ net_admin = priv_context.PrivContext(
 IFA_F_NODAD = 0x02
 
 
+# Host devices of a port: the veth ends (netplan) and, with hybrid plug,
+# os-vif's per-port Linux bridge and its veth to Open vSwitch.
+PORT_DEVICE_PREFIXES = ('tap', 'nsd', 'qbr', 'qvb', 'qvo')
+
+
+class NotOurs(ValueError):
+    """Refused: the device is not one a port plug makes."""
+
+
 class HostNamespace(ValueError):
     """Refused: the pid given lives in the host's own network namespace."""
 
@@ -144,7 +153,10 @@ def delete_in_netns(pid, name):
 @net_admin.entrypoint
 def delete_link(dev):
     """Delete a host device; one that is already gone is fine. Returns
-    whether it was there."""
+    whether it was there. Only names this driver and os-vif give a port's
+    devices are deleted: never the host's own interfaces or bridges."""
+    if not dev.startswith(PORT_DEVICE_PREFIXES):
+        raise NotOurs('refusing to delete %s: not a port device' % dev)
     with IPRoute() as ipr:
         return _delete(ipr, dev)
 

@@ -46,6 +46,26 @@ ContainerSpec = collections.namedtuple(
 # The kernel's limit on a host name (one DNS label).
 MAX_HOSTNAME = 63
 
+# What a workload keeps of the engine's default capabilities: enough to
+# run services as other users (SETUID/SETGID, CHOWN, FOWNER, FSETID,
+# DAC_OVERRIDE, KILL), bind low ports and chroot. Dropped from the
+# engine's defaults: NET_RAW (raw sockets: crafted packets; ping works
+# through ICMP datagram sockets, see PING_SYSCTL), MKNOD (device nodes),
+# SETFCAP and SETPCAP (file and process capability changes) and
+# AUDIT_WRITE (the host's audit log).
+CAPABILITIES = ('CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL',
+                'SETGID', 'SETUID', 'NET_BIND_SERVICE', 'SYS_CHROOT')
+# Flavor extra spec (admins set flavors; image properties never count):
+# comma-separated capabilities to add, each one the operator allows in
+# [docker] flavor_capabilities.
+CAP_ADD_SPEC = 'docker:cap_add'
+# Any group may open ICMP datagram sockets (ping without NET_RAW) in the
+# server's own network namespace.
+PING_SYSCTL = {'net.ipv4.ping_group_range': '0 2147483647'}
+# The kernel refuses to exec with a single environment string over
+# MAX_ARG_STRLEN (128 KiB); a total this size is a mistake or an attack.
+MAX_ENV_BYTES = 128 * 1024
+
 
 def names(instance):
     """(hostname, domain): an FQDN's first label and the rest. Nova
@@ -84,6 +104,13 @@ def command(image_config, os_command_line, image_id):
                 reason='its os_command_line property cannot be parsed '
                        '(%s)' % e)
     config = image_config or {}
+    env = config.get('Env') or []
+    if not isinstance(env, list) or sum(
+            len(str(entry)) for entry in env) > MAX_ENV_BYTES:
+        raise nova_exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='the image\'s Env is larger than %d KiB' % (
+                MAX_ENV_BYTES // 1024))
     if config.get('Entrypoint') or config.get('Cmd'):
         return {}
     raise nova_exception.ImageUnacceptable(
@@ -150,10 +177,41 @@ def disk_io(flavor, io_device):
     return args
 
 
-def root_disk(flavor, quota_supported):
-    if flavor.root_gb and quota_supported:
+def root_disk(flavor, quota_supported, refuse_unenforced=False):
+    """The flavor's root disk as the container's size limit where the
+    storage driver enforces one; elsewhere refused if the operator says
+    so ([docker] root_disk_unenforced = refuse), else run without."""
+    if not flavor.root_gb:
+        return {}
+    if quota_supported:
         return {'storage_opt': {'size': '%dG' % flavor.root_gb}}
+    if refuse_unenforced:
+        raise nova_exception.InvalidInput(
+            reason='flavor %s has a %d GB root disk, which this host\'s '
+                   'Docker storage driver cannot enforce; use a flavor with '
+                   'disk 0 or a host whose engine can ([docker] '
+                   'root_disk_unenforced = refuse)' % (
+                       flavor.name, flavor.root_gb))
     return {}
+
+
+def capabilities(flavor, allowed_extra):
+    """Least capabilities: ALL dropped, CAPABILITIES added back, plus what
+    the flavor's docker:cap_add asks for among what the operator allows."""
+    wanted = (flavor.extra_specs or {}).get(CAP_ADD_SPEC) or ''
+    extra = sorted({cap.strip().upper().replace('CAP_', '', 1)
+                    for cap in wanted.split(',') if cap.strip()})
+    allowed = {cap.upper().replace('CAP_', '', 1) for cap in allowed_extra}
+    refused = [cap for cap in extra if cap not in allowed]
+    if refused:
+        raise _bad_spec(flavor, CAP_ADD_SPEC, wanted,
+                        'asks for %s, which this host does not grant (the '
+                        'operator allows: %s in [docker] '
+                        'flavor_capabilities)' % (
+                            ', '.join(refused),
+                            ', '.join(sorted(allowed)) or 'none'))
+    return {'cap_drop': ['ALL'],
+            'cap_add': sorted(set(CAPABILITIES) | set(extra))}
 
 
 def processes(pids_limit):
@@ -170,6 +228,7 @@ def isolation():
         'security_opt': ['no-new-privileges:true'],
         'network_mode': 'none',
         'ipc_mode': 'private',
+        'sysctls': dict(PING_SYSCTL),
         'init': True,
         'detach': True,
     }
@@ -202,9 +261,11 @@ def build(instance, host, image_id, image_config, os_command_line,
                  cpu(flavor, docker_conf.cpu_period_us,
                      docker_conf.cpu_shares_per_vcpu),
                  disk_io(flavor, facts.io_device),
-                 root_disk(flavor, facts.root_disk_quota),
+                 root_disk(flavor, facts.root_disk_quota,
+                           docker_conf.root_disk_unenforced == 'refuse'),
                  processes(docker_conf.pids_limit),
                  logging(docker_conf.log_max_size),
+                 capabilities(flavor, docker_conf.flavor_capabilities),
                  isolation()):
         args.update(part)
     return ContainerSpec(args, unenforced(flavor, facts))
@@ -264,7 +325,8 @@ def infra(instance, host, dns_servers, addresses, log_max_size):
         'sysctls': {'net.ipv6.conf.all.disable_ipv6': '0',
                     'net.ipv6.conf.default.disable_ipv6': '0',
                     'net.ipv4.conf.all.arp_ignore': '1',
-                    'net.ipv4.conf.all.arp_announce': '2'},
+                    'net.ipv4.conf.all.arp_announce': '2',
+                    **PING_SYSCTL},
         'detach': True,
     }
     if domain:
@@ -282,7 +344,7 @@ def joined(create_args, infra_name):
     namespace (hostname, DNS and /etc/hosts come with it: the engine
     refuses them on a joining container)."""
     args = dict(create_args)
-    for key in ('hostname', 'domainname', 'dns', 'extra_hosts'):
+    for key in ('hostname', 'domainname', 'dns', 'extra_hosts', 'sysctls'):
         args.pop(key, None)
     args['network_mode'] = 'container:' + infra_name
     return args

@@ -3,6 +3,7 @@
 
 import io
 import os
+import subprocess
 import tarfile
 import uuid
 
@@ -61,6 +62,39 @@ def second_engine_url():
         raise RuntimeError('NOVA_DOCKER_TEST_SECOND_ENGINE is not set: run '
                            'tools/run-tests.sh, which starts that engine')
     return url
+
+
+class OwnEngine(fixtures.Fixture):
+    """A Docker engine of the test's own (tools/second-engine.sh: its own
+    socket, data-root and exec-root), which the test may stop and start:
+    the shared engine is never stopped."""
+
+    SCRIPT = os.path.join(ROOT, 'tools', 'second-engine.sh')
+
+    def _setUp(self):
+        self.state = self.useFixture(fixtures.TempDir()).path
+        self.url = 'unix://%s/docker.sock' % self.state
+        self.addCleanup(self.stop)
+        self.start()
+
+    def _run(self, action):
+        result = subprocess.run([self.SCRIPT, action, self.state],
+                                capture_output=True, timeout=120)
+        if result.returncode:
+            raise RuntimeError('second-engine.sh %s failed: %s' % (
+                action, result.stderr.decode(errors='replace')))
+
+    def start(self):
+        self._run('start')
+        self.running = True
+
+    def stop(self):
+        self._run('stop')
+        self.running = False
+
+    def ensure_running(self):
+        if not self.running:
+            self.start()
 
 
 def engine_client(url=None):

@@ -257,3 +257,7 @@ def ensure_flavors(layout):
             c.call('POST', nova + '/flavors', {'flavor': {
                 'id': fid, 'name': name, 'vcpus': vcpus, 'ram': ram,
                 'disk': disk}})
+        # busybox's ping needs raw sockets: the demo flavors opt in to
+        # NET_RAW, which the driver otherwise drops.
+        c.call('POST', nova + '/flavors/%s/os-extra_specs' % fid,
+               {'extra_specs': {'docker:cap_add': 'NET_RAW'}})

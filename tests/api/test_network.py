@@ -25,7 +25,10 @@ class NetworkTestBase(base.DockerAPITestCase):
     def setUp(self):
         super().setUp()
         self.image_id = self.create_docker_image()
-        self.flavor_id = self.create_flavor()
+        # busybox's ping needs raw sockets (it cannot use ICMP datagram
+        # sockets): the flavor opts in, as an operator's would.
+        self.flavor_id = self.create_flavor(
+            extra_specs={'docker:cap_add': 'NET_RAW'})
         self.addresses = iter(range(10, 250))
 
     def make_port(self, hybrid=False, status='ACTIVE', bridge=None):

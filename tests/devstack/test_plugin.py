@@ -2,6 +2,7 @@
 functions (tests/devstack/stubs.sh): what it installs, the config files it
 leaves, the image it uploads and the containers it removes."""
 
+import json
 import os
 
 import fixtures
@@ -269,6 +270,9 @@ class MixedCloudHostsTest(PluginTestCase):
         self.assertIn('does not answer', str(error))
         self.assertIn(['start_service', 'docker'],
                       devstack.calls('start_service'))
+        # Configured before it started: live-restore on.
+        with open(devstack.env['NOVA_DOCKER_ENGINE_CONFIG']) as f:
+            self.assertEqual({'live-restore': True}, json.load(f))
 
 
 class IsolationTest(PluginTestCase):

@@ -78,20 +78,40 @@ class TranslationTest(testscenarios.WithScenarios, testtools.TestCase):
         self.assertIn(self.words, e.format_message())
 
 
-class SplitReferenceTest(testscenarios.WithScenarios, testtools.TestCase):
+class ParseReferenceTest(testscenarios.WithScenarios, testtools.TestCase):
+    """References as the engine reads them: the registry is what the
+    allowed_registries check compares, the repository what the driver
+    keeps for itself."""
     scenarios = [
-        ('tag', dict(ref='busybox:1.36', expect=('busybox', '1.36'))),
-        ('no tag', dict(ref='busybox', expect=('busybox', 'latest'))),
+        ('hub, tag', dict(ref='busybox:1.36',
+                          expect=('docker.io', 'busybox'))),
+        ('hub user repo', dict(ref='nova-glance/abc:1',
+                               expect=('docker.io', 'nova-glance/abc'))),
+        ('explicit hub', dict(ref='docker.io/nova-docker/infra:1',
+                              expect=('docker.io', 'nova-docker/infra'))),
         ('registry port, no tag', dict(
-            ref='127.0.0.1:5000/app', expect=('127.0.0.1:5000/app',
-                                              'latest'))),
+            ref='127.0.0.1:5000/app', expect=('127.0.0.1:5000', 'app'))),
         ('registry port and tag', dict(
-            ref='127.0.0.1:5000/team/app:2', expect=('127.0.0.1:5000/team/app',
-                                                     '2'))),
+            ref='127.0.0.1:5000/team/app:2',
+            expect=('127.0.0.1:5000', 'team/app'))),
+        ('digest', dict(
+            ref='reg.example/app@sha256:' + 'a' * 64,
+            expect=('reg.example', 'app'))),
+        ('localhost', dict(ref='localhost/app:1',
+                           expect=('localhost', 'app'))),
     ]
 
-    def test_split(self):
-        self.assertEqual(self.expect, engine._split_reference(self.ref))
+    def test_parse(self):
+        self.assertEqual(self.expect,
+                         engine.Engine.parse_reference(self.ref))
+
+
+class BadReferenceTest(testtools.TestCase):
+    def test_scheme_is_refused(self):
+        e = self.assertRaises(exception.BadReference,
+                              engine.Engine.parse_reference,
+                              'https://reg.example/app:1')
+        self.assertIn('https://reg.example/app:1', e.format_message())
 
 
 class ParseTimeTest(testscenarios.WithScenarios, testtools.TestCase):

@@ -187,7 +187,8 @@ class BuildTest(testtools.TestCase):
         super().setUp()
         self.conf = type('DockerConf', (), dict(
             cpu_period_us=100000, cpu_shares_per_vcpu=1024, pids_limit=4096,
-            log_max_size='1m'))
+            log_max_size='1m', root_disk_unenforced='warn',
+            flavor_capabilities=['NET_RAW']))
         self.instance = support.make_instance(
             support.make_flavor(memory_mb=128, vcpus=2))
 
@@ -206,8 +207,10 @@ class BuildTest(testtools.TestCase):
         self.assertEqual('none', args['network_mode'])
         self.assertEqual('private', args['ipc_mode'])
         self.assertIs(True, args['init'])
-        for loosening in ('pid_mode', 'volumes', 'mounts', 'cap_add',
-                          'devices', 'userns_mode', 'uts_mode'):
+        self.assertEqual(['ALL'], args['cap_drop'])
+        self.assertEqual(sorted(spec.CAPABILITIES), args['cap_add'])
+        for loosening in ('pid_mode', 'volumes', 'mounts', 'devices',
+                          'userns_mode', 'uts_mode'):
             self.assertNotIn(loosening, args)
 
     def test_image_properties_cannot_loosen_isolation(self):
@@ -248,3 +251,74 @@ class NamesTest(testscenarios.WithScenarios, testtools.TestCase):
         args = spec.identity(instance, 'cn1', 'img')
         self.assertEqual(self.expect[0], args['hostname'])
         self.assertEqual(self.expect[1], args.get('domainname', ''))
+
+
+class CapabilitiesTest(testscenarios.WithScenarios, testtools.TestCase):
+    """Least capabilities; a flavor adds only what the operator allows."""
+    scenarios = [
+        ('default', dict(specs={}, allowed=['NET_RAW'], extra=set())),
+        ('allowed opt-in', dict(specs={'docker:cap_add': 'net_raw'},
+                                allowed=['NET_RAW'], extra={'NET_RAW'})),
+        ('CAP_ prefix, spaces', dict(
+            specs={'docker:cap_add': ' CAP_MKNOD, NET_RAW '},
+            allowed=['MKNOD', 'CAP_NET_RAW'], extra={'MKNOD', 'NET_RAW'})),
+    ]
+
+    def test_caps(self):
+        args = spec.capabilities(
+            support.make_flavor(extra_specs=self.specs), self.allowed)
+        self.assertEqual(['ALL'], args['cap_drop'])
+        self.assertEqual(sorted(set(spec.CAPABILITIES) | self.extra),
+                         args['cap_add'])
+        for dropped in ('NET_RAW', 'MKNOD', 'SETFCAP', 'SETPCAP',
+                        'AUDIT_WRITE'):
+            if dropped not in self.extra:
+                self.assertNotIn(dropped, args['cap_add'])
+
+
+class CapabilitiesRefusedTest(testscenarios.WithScenarios,
+                              testtools.TestCase):
+    scenarios = [
+        ('not allowed', dict(cap='SYS_ADMIN', allowed=['NET_RAW'])),
+        ('nothing allowed', dict(cap='NET_RAW', allowed=[])),
+    ]
+
+    def test_refused_names_spec_and_option(self):
+        flavor = support.make_flavor(
+            extra_specs={'docker:cap_add': self.cap})
+        e = self.assertRaises(nova_exception.InvalidInput,
+                              spec.capabilities, flavor, self.allowed)
+        self.assertIn('docker:cap_add', e.format_message())
+        self.assertIn('asks for %s' % self.cap, e.format_message())
+        self.assertIn('flavor_capabilities', e.format_message())
+
+
+class RootDiskRefusedTest(testtools.TestCase):
+    def test_refused_where_not_enforceable_if_the_operator_says_so(self):
+        e = self.assertRaises(nova_exception.InvalidInput, spec.root_disk,
+                              support.make_flavor(root_gb=1), False, True)
+        self.assertIn('cannot enforce', e.format_message())
+        self.assertIn('root_disk_unenforced', e.format_message())
+
+
+class EnvironmentTest(testtools.TestCase):
+    def test_huge_env_is_refused(self):
+        config = {'Cmd': ['sh'], 'Env': ['A=' + 'x' * spec.MAX_ENV_BYTES]}
+        e = self.assertRaises(nova_exception.ImageUnacceptable,
+                              spec.command, config, None, 'img')
+        self.assertIn('Env is larger than', e.format_message())
+
+    def test_env_of_wrong_type_is_refused(self):
+        self.assertRaises(nova_exception.ImageUnacceptable, spec.command,
+                          {'Cmd': ['sh'], 'Env': 'PATH=/bin'}, None, 'img')
+
+
+class PingSysctlTest(testtools.TestCase):
+    def test_ping_without_raw_sockets_where_namespaces_are_made(self):
+        instance = support.make_instance()
+        self.assertEqual('0 2147483647', spec.isolation()['sysctls'][
+            'net.ipv4.ping_group_range'])
+        self.assertEqual('0 2147483647', spec.infra(
+            instance, 'cn1', [], [], '1m')['sysctls'][
+                'net.ipv4.ping_group_range'])
+        self.assertNotIn('sysctls', spec.joined(spec.isolation(), 'x'))
