@@ -4,10 +4,14 @@
 # this driver, then the nova.conf lines that turn it on.
 # Usage: tools/install-compute.sh [VENV]   (default /opt/nova-docker)
 set -euo pipefail
+# Root runs it as it is (a fresh Debian has no sudo), anyone else through
+# sudo.
+if [ "$(id -u)" != 0 ]; then
+  exec sudo -- "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@"
+fi
 cd "$(dirname "$0")/.."
 VENV=${1:-/opt/nova-docker}
 
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 # catatonit: the pause binary of the infra containers that own each
 # server's network namespace ([docker] infra_binary).
 pkgs=()

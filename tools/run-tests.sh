@@ -32,6 +32,8 @@ VENV=${VENV:-$ROOT/.venv}
 LOGS=$ROOT/.test-logs
 IMAGES=$ROOT/.test-images
 SUITES=("$@")
+# tempest before e2e: both use one all-in-one, and e2e ends with the tests
+# that crash or restart parts of it.
 [ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8 tempest e2e)
 mkdir -p "$LOGS"
 STARTED=$(date +%s)

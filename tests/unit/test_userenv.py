@@ -60,12 +60,21 @@ class TestLaunchersUseSudoOnlyWhenNotRoot(unittest.TestCase):
         self.assertEqual(['--', os.path.join(ROOT, 'tools', 'run-tests.sh'),
                           'unit'], self.sudo_argv())
 
+    def test_compute_installer_reexecs_itself_through_sudo(self):
+        proc = _as_nobody(['tools/install-compute.sh', '/opt/x'], self.dir,
+                          ROOT)
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertEqual(['--', os.path.join(ROOT, 'tools',
+                                             'install-compute.sh'),
+                          '/opt/x'], self.sudo_argv())
+
     def test_root_runs_the_aio_launcher_without_sudo(self):
-        # sudo is not even on PATH (a fresh Debian): --help must still work.
+        # Only the recording sudo on PATH (a fresh Debian has none at all):
+        # root must run it as it is.
         proc = subprocess.run(
             [os.path.join(ROOT, 'tools', 'nova-docker-aio'), '--help'],
             capture_output=True, text=True, timeout=30, cwd=self.dir,
-            env={'PATH': '/usr/bin:/bin'})
+            env={'PATH': self.dir + ':/usr/bin:/bin'})
         self.assertEqual(0, proc.returncode, proc.stderr)
         self.assertIn('nova-docker-aio', proc.stdout)
         self.assertFalse(os.path.exists(self.record))
