@@ -110,15 +110,14 @@ def script_archive(script):
 
 def checked_paths(instance, injected_files):
     """The normalised container paths of Nova's injected files
-    (personality); raises BuildAbortException naming a path that is not
-    absolute or climbs with '..' (checked before anything is created)."""
+    (personality; a relative path is relative to /, as with the libvirt
+    driver's injection); raises BuildAbortException naming a path that
+    climbs with '..' (checked before anything is created)."""
     paths = []
     for path, _content in injected_files or []:
-        if not path.startswith('/'):
-            raise _refused(instance, path, 'it is not an absolute path')
         if '..' in path.split('/'):
             raise _refused(instance, path, "it contains '..'")
-        normalised = posixpath.normpath(path)
+        normalised = posixpath.normpath('/' + path)
         if normalised in ('/', '//'):
             raise _refused(instance, path, 'it names no file')
         paths.append('/' + normalised.lstrip('/'))
