@@ -63,6 +63,16 @@ def second_engine_url():
     return url
 
 
+def btrfs_engine_url():
+    """URL of the engine on btrfs with quotas tools/run-tests.sh starts
+    (tools/btrfs-engine.sh)."""
+    url = os.environ.get('NOVA_DOCKER_TEST_BTRFS_ENGINE')
+    if not url:
+        raise RuntimeError('NOVA_DOCKER_TEST_BTRFS_ENGINE is not set: run '
+                           'tools/run-tests.sh, which starts that engine')
+    return url
+
+
 def engine_client(url=None):
     """A client of the real engine. A missing engine fails the test: the
     test command starts one, and Docker behaviour is never mocked."""

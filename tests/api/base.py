@@ -34,10 +34,12 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     ADMIN_API = True
     microversion = 'latest'
+    # The engine this cloud's compute host uses; None: the default one.
+    engine_url = None
 
     def setUp(self):
         self.host = support.unique_host()
-        self.docker = support.engine_client()
+        self.docker = support.engine_client(self.engine_url)
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)
@@ -62,6 +64,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     def _setup_services(self):
         self.flags(compute_driver='novadocker.DockerDriver')
+        if self.engine_url:
+            self.flags(api_url=self.engine_url, group='docker')
         self.flags(api_paste_config=API_PASTE, group='wsgi')
         # Spawn's settle check is part of what is tested: give busy CI
         # machines a margin.
