@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import tempfile
 import time
 
@@ -230,6 +231,7 @@ class ImageStore(object):
                    len(loaded))
 
     def _download(self, context, image_id, meta, staged):
+        _check_room(os.path.dirname(staged.name), meta.get('size'))
         writer = _VerifyingWriter(staged, image_id, meta)
         try:
             self.image_api.download(context, image_id, data=writer)
@@ -254,6 +256,16 @@ def check_format(image_meta):
 def _field(image_meta, name):
     return getattr(image_meta, name) if image_meta.obj_attr_is_set(name) \
         else None
+
+
+def _check_room(directory, size):
+    """Fail before downloading an image the staging disk cannot hold (a
+    host problem: another host may have room)."""
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    if size and size > free:
+        raise exception.StagingFull(directory=directory, size=size,
+                                    free=free)
 
 
 def _registry_auth(path):

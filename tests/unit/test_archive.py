@@ -8,6 +8,8 @@ import tempfile
 import testtools
 
 from nova_docker import archive
+from nova_docker import exception
+from nova_docker import images
 from tests import archives
 
 LIMITS = archive.Limits(max_members=100, max_json_bytes=64 * 1024,
@@ -62,3 +64,14 @@ class LimitsTest(testtools.TestCase):
     def test_absolute_member_name(self):
         e = self.inspect(archives.variant(files={'/etc/x': b'x'}))
         self.assertIn('points outside', str(e))
+
+
+class StagingRoomTest(testtools.TestCase):
+
+    def test_an_image_larger_than_the_free_space_is_refused_first(self):
+        directory = tempfile.gettempdir()
+        e = self.assertRaises(exception.StagingFull, images._check_room,
+                              directory, 10 ** 18)
+        self.assertIn('image_staging_dir', e.format_message())
+        images._check_room(directory, 1)
+        images._check_room(directory, None)
