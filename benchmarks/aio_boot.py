@@ -8,6 +8,11 @@ Against a running all-in-one (``nova-docker-aio up``), in one run:
 With --network NAME (networked all-in-one: --network private), the same two
 API rows again with one Neutron port each on that network (api-*-net): the
 port is created, bound, plugged and reported wired before ACTIVE.
+With --floor, port-less boots instead go, alternating, to the Docker host
+and to a second nova-compute running Nova's fake driver on the same control
+plane (benchmarks/floor.py, started and removed by this run): the rows
+floor-serial and floor-parallel are everything but this driver, and each
+Docker row is printed with its difference and ratio to the floor.
 Every server and container it makes is deleted at the end.
 
 Run with the all-in-one's venv (it has the docker SDK):
@@ -27,6 +32,7 @@ import docker
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
+from benchmarks import floor as floor_mod  # noqa: E402
 from nova_docker.aio import bootstrap  # noqa: E402
 from nova_docker.aio import images  # noqa: E402
 from nova_docker.aio import layout as layout_mod  # noqa: E402
@@ -55,10 +61,12 @@ class Cloud:
             raise SystemExit('no network %s in this cloud' % name)
         return found[0]['id']
 
-    def create(self, name, network=None):
+    def create(self, name, network=None, zone=None):
         networks = [{'uuid': network}] if network else 'none'
         body = {'server': {'name': name, 'imageRef': self.image,
                            'flavorRef': '1', 'networks': networks}}
+        if zone:
+            body['server']['availability_zone'] = zone
         return self.client.call('POST', self.nova + '/servers', body,
                                 headers=NONE_NETWORK)['server']['id']
 
@@ -75,11 +83,36 @@ class Cloud:
             time.sleep(0.1)
         raise RuntimeError('server %s not ACTIVE after %ds' % (sid, timeout))
 
-    def boot(self, name, network=None):
+    def boot(self, name, network=None, zone=None):
         t0 = time.monotonic()
-        sid = self.create(name, network)
+        sid = self.create(name, network, zone)
         self.wait_active(sid)
         return sid, time.monotonic() - t0
+
+    def against_floor(self, n, tag, floor):
+        """Port-less boots, alternating Docker host and floor: serial, then
+        n at once on each; their ids."""
+        zones = {'docker': 'nova:' + self.layout.compute_host,
+                 'floor': floor.zone}
+        servers, times = [], {'docker': [], 'floor': []}
+        for i in range(n):
+            for kind in ('docker', 'floor'):
+                sid, took = self.boot('bench-%s-%s-s%d' % (tag, kind, i),
+                                      zone=zones[kind])
+                servers.append(sid)
+                times[kind].append(took)
+        compare('serial', times['docker'], times['floor'])
+        walls = {}
+        for kind in ('docker', 'floor'):
+            results, walls[kind] = parallel(
+                lambda name, kind=kind: self.boot(name, zone=zones[kind]),
+                ['bench-%s-%s-p%d' % (tag, kind, i) for i in range(n)])
+            servers.extend(sid for sid, _ in results)
+        print('%-17s n=%-3d all ACTIVE: docker %6.2fs  floor %6.2fs  '
+              'ratio %.2fx' % ('parallel', n, walls['docker'],
+                               walls['floor'],
+                               walls['docker'] / walls['floor']), flush=True)
+        return servers
 
     def serial_and_parallel(self, n, tag, suffix='', network=None):
         """Boot n servers one by one, then n at once; their ids."""
@@ -100,6 +133,17 @@ class Cloud:
     def delete(self, sid):
         self.client.call('DELETE', self.nova + '/servers/' + sid)
 
+    def delete_and_wait(self, sids, timeout=300):
+        for sid in sids:
+            self.delete(sid)
+        deadline = time.monotonic() + timeout
+        left = set(sids)
+        while left and time.monotonic() < deadline:
+            listed = {s['id'] for s in self.client.call(
+                'GET', self.nova + '/servers')['servers']}
+            left &= listed
+            time.sleep(0.5)
+
 
 def sdk_boot(engine, tag, name):
     t0 = time.monotonic()
@@ -118,6 +162,16 @@ def summary(label, times, wall=None):
     print(line, flush=True)
 
 
+def compare(label, docker_times, floor_times):
+    summary('docker-' + label, docker_times)
+    summary('floor-' + label, floor_times)
+    docker_median = statistics.median(docker_times)
+    floor_median = statistics.median(floor_times)
+    print('%-17s median docker - floor = %+.2fs, ratio %.2fx' % (
+        label, docker_median - floor_median, docker_median / floor_median),
+        flush=True)
+
+
 def parallel(func, names):
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
@@ -130,6 +184,8 @@ def main():
     ap.add_argument('-n', type=int, default=15)
     ap.add_argument('--network', help='also boot with a port on this '
                     'network (e.g. private)')
+    ap.add_argument('--floor', action='store_true', help='port-less boots '
+                    'against a fake-driver nova-compute on the same cloud')
     ap.add_argument('--state-dir', default=os.environ.get(
         'NOVA_DOCKER_AIO_STATE', layout_mod.DEFAULT_STATE_DIR))
     args = ap.parse_args()
@@ -140,7 +196,14 @@ def main():
     print('%d boots each; image %s, flavor m1.tiny' % (
         args.n, images.IMAGE_TAG))
     try:
-        servers += cloud.serial_and_parallel(args.n, tag)
+        if args.floor:
+            with floor_mod.FloorCompute(cloud.layout) as floor:
+                servers += cloud.against_floor(args.n, tag, floor)
+                # Gone while the floor's nova-compute still runs.
+                cloud.delete_and_wait(servers)
+                servers = []
+        else:
+            servers += cloud.serial_and_parallel(args.n, tag)
         if args.network:
             network = cloud.network_id(args.network)
             # Room for the next ones: the host's RAM is what bounds it.

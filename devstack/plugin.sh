@@ -24,11 +24,12 @@ if [[ "$1" == "stack" ]]; then
                 if [[ "$NOVA_DOCKER_UPLOAD_IMAGE" == "True" ]]; then
                     install_package "$NOVA_DOCKER_BUSYBOX_PACKAGE"
                 fi
-                if [[ "$NOVA_DOCKER_ISOLATE_HOSTS" == "True" ]]; then
-                    pip_install osc-placement
-                fi
                 echo_summary "Installing nova-docker"
                 install_nova_docker
+            fi
+            if [[ "$NOVA_DOCKER_ISOLATE_HOSTS" == "True" ]] && \
+                    { is_nova_docker_compute || is_service_enabled n-api; }; then
+                pip_install osc-placement
             fi
             ;;
         post-config)
@@ -54,9 +55,14 @@ if [[ "$1" == "stack" ]]; then
         test-config)
             # The last phase: nova-compute has registered and devstack has
             # discovered it, so the host can join an aggregate.
-            if is_nova_docker_compute && [[ "$NOVA_DOCKER_ISOLATE_HOSTS" == "True" ]]; then
-                echo_summary "Isolating this Docker host in $NOVA_DOCKER_AGGREGATE"
-                isolate_nova_docker_host
+            if [[ "$NOVA_DOCKER_ISOLATE_HOSTS" == "True" ]]; then
+                if is_nova_docker_compute; then
+                    echo_summary "Isolating this Docker host in $NOVA_DOCKER_AGGREGATE"
+                    isolate_nova_docker_host
+                elif is_service_enabled n-api; then
+                    echo_summary "Creating $NOVA_DOCKER_AGGREGATE for Docker hosts"
+                    ensure_nova_docker_aggregate
+                fi
             fi
             if is_nova_docker_compute && is_service_enabled tempest; then
                 echo_summary "Configuring tempest for nova-docker"

@@ -76,6 +76,21 @@ container_opts = [
                  help='How long one listing of this host\'s containers '
                       'serves the periodic power-state sync. Nova asks '
                       'for fresh state after its own operations.'),
+    cfg.FloatOpt('stopped_event_delay',
+                 default=1.0, min=0.0,
+                 help='Seconds a "stopped" lifecycle event waits before it '
+                      'reaches Nova; a start of the same container meanwhile '
+                      '(a restart) cancels it, so that a restart never makes '
+                      'Nova stop the server (as the libvirt driver delays '
+                      'its STOPPED events).'),
+    cfg.FloatOpt('engine_watch_seconds',
+                 default=2.0, min=0.0,
+                 help='How often a background thread asks whether the '
+                      'engine restarted (its process changed, or it stopped '
+                      'answering and came back). After a restart every '
+                      'server Nova has ACTIVE or PAUSED is brought back: '
+                      'infra container started, ports plugged again, '
+                      'workload started (and paused). 0 turns this off.'),
 ]
 
 image_opts = [
@@ -132,7 +147,19 @@ network_opts = [
                     'Its entrypoint must wait for SIGTERM without exiting.'),
 ]
 
-ALL_OPTS = engine_opts + container_opts + image_opts + network_opts
+guest_opts = [
+    cfg.BoolOpt('run_user_data',
+                default=False,
+                help='Run a user-data script (user data starting with #!) '
+                     'once, as root, at a server\'s first boot, for images '
+                     'without cloud-init (its output goes to '
+                     '/var/lib/nova-docker/user-data.log in the container). '
+                     'Off by default: the script is then only offered on '
+                     'the config drive, for cloud-init to run.'),
+]
+
+ALL_OPTS = (engine_opts + container_opts + image_opts + network_opts +
+            guest_opts)
 
 
 def register_opts(conf=CONF):

@@ -21,16 +21,25 @@ from nova.virt import hardware
 import nova.virt.node
 from oslo_log import log as logging
 from oslo_utils import excutils
+from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
+from nova_docker import configdrive
+from nova_docker import diagnostics
 from nova_docker import engine as engine_mod
+from nova_docker import events
 from nova_docker import exception
+from nova_docker import guest
 from nova_docker import host as host_mod
 from nova_docker import images
+from nova_docker import leftovers
+from nova_docker import migration as migrations
+from nova_docker import netplan
 from nova_docker import network
 from nova_docker import pod
 from nova_docker import power
+from nova_docker import recovery
 from nova_docker import spec
 
 CONF = nova_conf.CONF
@@ -62,10 +71,18 @@ class DockerDriver(driver.ComputeDriver):
         self._host = CONF.host
         self._engine = engine_mod.Engine.from_conf(CONF)
         self._images = images.ImageStore.from_conf(
-            self._engine, glance.API(), CONF.docker)
+            self._engine, glance.API(), self._host, CONF.docker)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
         self._pods = pod.Pods(self._engine, self._host)
+        self._migrations = migrations.Migrations(
+            self._engine, self._images, self._pods,
+            self._create_moved_workload, CONF.docker.image_staging_dir)
+        self._events = None
+        self._recovery = recovery.Recovery(self._engine, self._pods,
+                                           self._host)
+        self._watch = recovery.EngineWatch(
+            self._engine, self._recovery, CONF.docker.engine_watch_seconds)
 
     # -- host -------------------------------------------------------------
 
@@ -75,6 +92,12 @@ class DockerDriver(driver.ComputeDriver):
         info = self._engine.info()
         self._facts = host_mod.facts(info)
         self._pods.init_host(host, CONF.docker)
+        self._events = events.EngineEvents(
+            self._engine, host, self.emit_event,
+            CONF.docker.stopped_event_delay)
+        self._events.start()
+        self._recovery.host = host
+        self._watch.start()
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -85,11 +108,23 @@ class DockerDriver(driver.ComputeDriver):
                   'quota': 'enforced' if self._facts.root_disk_quota
                   else 'not enforced'})
 
+    def cleanup_host(self, host):
+        if self._events is not None:
+            self._events.stop()
+        self._watch.stop()
+
+    def process_instances_at_startup(self, context, instances):
+        # Nova calls this once evacuated instances are gone, with the
+        # instances it places here: what else this host owns is leftover.
+        leftovers.reconcile(context, self._engine, self._images, self._host,
+                            instances)
+        return instances
+
     def get_available_nodes(self, refresh=False):
         return [self._host]
 
     def get_available_resource(self, nodename):
-        info = self._engine.info()
+        info = self._engine.known_info()
         resources = host_mod.resources(info, nodename, self._disk_path(info))
         resources['uuid'] = self._node_uuid()
         return resources
@@ -103,7 +138,7 @@ class DockerDriver(driver.ComputeDriver):
         return nova.virt.node.get_local_node_uuid()
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        info = self._engine.info()
+        info = self._engine.known_info()
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
         provider_tree.update_inventory(
@@ -153,47 +188,74 @@ class DockerDriver(driver.ComputeDriver):
                 self._host, CONF.docker.state_cache_seconds).get(instance.uuid)
             if row is not None:
                 return hardware.InstanceInfo(
-                    state=power.from_engine(row.status))
+                    state=power.for_instance(row.status, None, instance))
         state = self._engine.inspect(instance.uuid)['State']
-        return hardware.InstanceInfo(
-            state=power.from_engine(state['Status'], state.get('OOMKilled')))
+        return hardware.InstanceInfo(state=power.for_instance(
+            state['Status'], state.get('OOMKilled', False), instance))
 
     # -- lifecycle --------------------------------------------------------
 
+    @exception.abort_build_if_engine_away
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
+        guest.checked_paths(instance, injected_files)
         image = self._images.prepare(context, image_meta)
         try:
-            container = spec.build(
-                instance, self._host, image.image_id, image.config,
-                image_meta.properties.get('os_command_line'), self._facts,
-                CONF.docker)
-            self._report_unenforced(instance, container.unenforced)
+            guest_args = configdrive.write(instance, injected_files,
+                                           admin_password, network_info)
             # NICs first, in a namespace the workload then joins.
             infra = self._pods.create(
                 instance, network_info or [], CONF.docker,
                 functools.partial(self._vif_events, instance, power_on))
-            create_args = container.create_args
-            if infra is not None:
-                create_args = spec.joined(create_args, infra)
             try:
-                self._engine.create(instance.uuid, image.engine_id,
-                                    create_args)
+                self._create_workload(instance, image.engine_id,
+                                      image.config, image_meta, infra,
+                                      guest_args)
             except exception.ImageNotLoaded:
                 # Image-cache ageing (of a host sharing this engine) took
                 # the image since prepare: bring it back once.
                 image = self._images.prepare(context, image_meta)
-                self._engine.create(instance.uuid, image.engine_id,
-                                    create_args)
+                self._create_workload(instance, image.engine_id,
+                                      image.config, image_meta, infra,
+                                      guest_args)
+            guest.inject_files(self._engine, instance, injected_files)
+            guest.add_key(self._engine, instance, image.config)
+            user_data = guest.stage_user_data(self._engine, instance,
+                                              CONF.docker.run_user_data)
             if power_on:
                 self._start_new(instance)
                 self._check_settled(instance)
+                self._first_start(instance, image.config, admin_password,
+                                  user_data)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._undo_spawn(instance, image, network_info)
         LOG.info('Container created%s', ' and started' if power_on else '',
                  instance=instance)
+
+    def _create_workload(self, instance, engine_image_id, image_config,
+                         image_meta, infra, guest_args=None):
+        """Create (not start) the workload with the instance's flavor and
+        guest_args (the config drive's mount), joined to the infra
+        container's namespace if it has one."""
+        container = spec.build(
+            instance, self._host, image_meta.id, image_config,
+            image_meta.properties.get('os_command_line'), self._facts,
+            CONF.docker)
+        self._report_unenforced(instance, container.unenforced)
+        create_args = dict(container.create_args, **(guest_args or {}))
+        if infra is not None:
+            create_args = spec.joined(create_args, infra)
+        self._engine.create(instance.uuid, engine_image_id, create_args)
+
+    def _create_moved_workload(self, instance, engine_image_id, image_config,
+                               image_meta, infra, network_info):
+        """The workload of a resized or migrated server: its config drive
+        is written again on this host."""
+        guest_args = configdrive.write(instance, None, None, network_info)
+        self._create_workload(instance, engine_image_id, image_config,
+                              image_meta, infra, guest_args)
 
     def _start_new(self, instance):
         """Start a just-created workload. The engine created it, so the
@@ -218,11 +280,28 @@ class DockerDriver(driver.ComputeDriver):
             instance_uuid=instance.uuid, exit_code=state.get('ExitCode'),
             output=output.decode('utf-8', 'replace').strip() or '(none)')
 
+    def _first_start(self, instance, image_config, admin_password,
+                     user_data):
+        if user_data:
+            guest.run_user_data(self._engine, instance)
+        if admin_password:
+            # Nova makes a password for every boot; an image that cannot
+            # take one still boots (the password is on its config drive,
+            # if it has one).
+            try:
+                guest.set_password(self._engine, instance, image_config,
+                                   admin_password)
+            except (nova_exception.SetAdminPasswdNotSupported,
+                    exception.ContainerStateConflict) as e:
+                LOG.warning('Admin password not set: %s', e,
+                            instance=instance)
+
     def _undo_spawn(self, instance, image, network_info):
         """Leave nothing behind from a failed spawn; never mask its error."""
         try:
             self._engine.remove(instance.uuid)
             self._pods.remove(instance, network_info or [])
+            configdrive.remove(instance)
         except Exception:
             LOG.exception('Removing the containers of a failed spawn failed',
                           instance=instance)
@@ -241,14 +320,31 @@ class DockerDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._engine.remove(instance.uuid)
+        try:
+            reverting_here = self._migrations.reverting_here(instance)
+            self._engine.remove(instance.uuid)
+        except exception.EngineUnavailable as e:
+            # Nova forgets the server now; its containers and ports go as
+            # soon as the engine answers again.
+            LOG.warning('%s Removing the server once it answers.', e,
+                        instance=instance)
+            self._events.when_engine_back(functools.partial(
+                self.destroy, context, instance, network_info))
+            return
+        if reverting_here:
+            # Revert of a resize on this host: the original container
+            # comes back into the same namespace.
+            return
         self.cleanup(context, instance, network_info, block_device_info,
                      destroy_disks, destroy_secrets=destroy_secrets)
+        self._migrations.forget_images(instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
         # destroy removed the workload; its namespace goes with the infra.
+        if destroy_disks:
+            configdrive.remove(instance)
         if destroy_vifs:
             self._pods.remove(instance, network_info)
         else:
@@ -258,12 +354,14 @@ class DockerDriver(driver.ComputeDriver):
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         if reboot_type == 'SOFT':
+            # The namespace may be gone (infra removed, engine restarted).
+            self._recovery.repair_namespace(instance, network_info)
             self._engine.restart(instance.uuid, CONF.shutdown_timeout)
             return
         # Hard: whatever state the container is in (the engine kills a
         # paused one too), it ends up running.
         self._engine.kill(instance.uuid)
-        self._pods.ensure(instance, network_info)
+        self._recovery.repair_namespace(instance, network_info)
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
@@ -274,7 +372,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        self._pods.ensure(instance, network_info)
+        self._recovery.repair_namespace(instance, network_info)
         self._engine.start(instance.uuid)
 
     def pause(self, instance):
@@ -283,18 +381,45 @@ class DockerDriver(driver.ComputeDriver):
     def unpause(self, instance):
         self._engine.unpause(instance.uuid)
 
+    def suspend(self, context, instance):
+        # A rollback puts the server back as it was (ACTIVE, not ERROR);
+        # the reason is the action's event message.
+        raise nova_exception.InstanceFaultRollback(
+            inner_exception=nova_exception.InstanceSuspendFailure(
+                reason='suspend is not supported on Docker hosts: it needs '
+                       'checkpoint/restore (CRIU), which this host cannot '
+                       'run. Use pause or stop instead.'))
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        # Nova 34's compute manager has stopped the server and sets ERROR
+        # whatever a driver raises here (rescue_instance), and its API asks
+        # the driver nothing first: start the workload again, so that only
+        # Nova's state is left to reset (a hard reboot does).
+        self.power_on(context, instance, network_info)
+        raise NotImplementedError(
+            'rescue is not supported on Docker hosts; the workload was '
+            'started again: hard-reboot the server to make it ACTIVE')
+
+    def set_admin_password(self, instance, new_pass):
+        guest.set_password(self._engine, instance,
+                           self._engine.inspect(instance.uuid)['Config'],
+                           new_pass)
+
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         if self._state(instance) != power_state.RUNNING:
-            self._pods.ensure(instance, network_info)
+            self._recovery.repair_namespace(instance, network_info)
             self._engine.start(instance.uuid)
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        with self._images.committed(instance.uuid, image_id) as committed:
-            update_task_state(task_state=task_states.IMAGE_UPLOADING,
-                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            self._images.upload(context, image_id, committed)
+        with recovery.reported_if_missing(context, instance):
+            update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+            with self._images.committed(instance.uuid, image_id) as committed:
+                update_task_state(
+                    task_state=task_states.IMAGE_UPLOADING,
+                    expected_state=task_states.IMAGE_PENDING_UPLOAD)
+                self._images.upload(context, image_id, committed)
 
     def manage_image_cache(self, context, all_instances):
         if not CONF.image_cache.remove_unused_base_images:
@@ -308,8 +433,52 @@ class DockerDriver(driver.ComputeDriver):
             context, self._images.image_api, image_id)
         return self._images.prepare(context, image_meta).loaded_now
 
+    # -- resize and cold migration (nova_docker/migration.py) ------------
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        return self._migrations.migrate_disk_and_power_off(
+            context, instance, network_info, timeout)
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        self._migrations.finish(
+            context, instance, disk_info, network_info, image_meta, power_on,
+            functools.partial(self._vif_events, instance, power_on))
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        self._migrations.confirm(instance, migration)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        self._migrations.revert(instance, network_info, power_on)
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        migrations.refuse_live_migration(instance)
+
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)
+
+    def get_instance_diagnostics(self, instance):
+        record = self._engine.inspect(instance.uuid)
+        nics = [(vif['address'],
+                 host_mod.nic_counters(netplan.host_dev(vif['id'])))
+                for vif in instance.get_network_info()]
+        return diagnostics.instance_diagnostics(
+            power.from_engine(record['State']['Status']), record['State'],
+            self._engine.stats(instance.uuid),
+            timeutils.utcnow(with_timezone=True), nics,
+            bool(configdrive.mount_of(record)))
+
+    def get_diagnostics(self, instance):
+        return diagnostics.legacy(self.get_instance_diagnostics(instance))
 
     def _state(self, instance):
         return self.get_info(instance, use_cache=False).state
@@ -319,7 +488,7 @@ class DockerDriver(driver.ComputeDriver):
     def plug_vifs(self, instance, network_info):
         # nova-compute calls this from init_host for each instance: after a
         # restart of the service or of the host, NICs are put back.
-        self._pods.ensure(instance, network_info)
+        self._recovery.plug_vifs(instance, network_info)
 
     def unplug_vifs(self, instance, network_info):
         network.unplug(instance, network_info)

@@ -5,6 +5,8 @@ how to handle: an Invalid/ImageUnacceptable aborts a build with the
 message as the instance fault; anything else may be rescheduled.
 """
 
+import functools
+
 from nova import exception
 
 
@@ -65,6 +67,38 @@ class NoNetworkNamespace(exception.Invalid):
     msg_fmt = ('Instance %(instance_uuid)s was booted without ports, so it '
                'has no network namespace to plug into: boot it with a port '
                'to hot-plug more.')
+
+
+class MoveFailed(exception.MigrationError):
+    msg_fmt = "Moving the server's files to the new host failed: %(reason)s"
+
+
+class BuildInterrupted(exception.NovaException):
+    msg_fmt = ('nova-compute on %(host)s stopped (crash or restart) while '
+               'it was building this server; what the build had made is '
+               'removed with the server: delete it and create it again.')
+
+
+class WorkloadGone(exception.VirtualInterfacePlugException):
+    # A plug exception because nova-compute's start-up handles exactly that
+    # one per instance: it puts that server in ERROR and starts the others.
+    msg_fmt = ('The container of instance %(instance_uuid)s is gone from '
+               'the Docker engine (removed outside Nova) and its files with '
+               'it: rebuild or delete the server.')
+
+
+def abort_build_if_engine_away(spawn):
+    """Decorates spawn: a build on a host whose engine does not answer
+    fails at once with a fault naming the engine, instead of being
+    rescheduled until Nova gives up with one that does not."""
+    @functools.wraps(spawn)
+    def wrapper(driver, context, instance, *args, **kwargs):
+        try:
+            return spawn(driver, context, instance, *args, **kwargs)
+        except EngineUnavailable as e:
+            raise exception.BuildAbortException(
+                instance_uuid=instance.uuid, reason=e.format_message()) from e
+    return wrapper
 
 
 class BadReference(exception.Invalid):

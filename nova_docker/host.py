@@ -104,6 +104,8 @@ def resources(engine_info, nodename, disk_path):
         'vcpus_used': 0,
         'memory_mb_used': 0,
         'local_gb_used': used_gb,
+        # What the hypervisor API shows as free for new root disks.
+        'disk_available_least': total_gb - used_gb,
         'hypervisor_type': fields.HVType.DOCKER,
         'hypervisor_version': hypervisor_version(
             engine_info.get('ServerVersion')),
@@ -168,3 +170,21 @@ def uptime(proc_uptime='/proc/uptime'):
     if days:
         up = '%d day%s, %s' % (days, '' if days == 1 else 's', up)
     return ' %s up %s' % (time.strftime('%H:%M:%S'), up)
+
+
+# Counters of a network device, as /sys/class/net/<dev>/statistics has them.
+NIC_COUNTERS = ('rx_bytes', 'rx_packets', 'rx_errors', 'rx_dropped',
+                'tx_bytes', 'tx_packets', 'tx_errors', 'tx_dropped')
+
+
+def nic_counters(device):
+    """The kernel's counters of a host network device ({} if it is not
+    there: a port not plugged, or an engine on another host)."""
+    counters = {}
+    for name in NIC_COUNTERS:
+        try:
+            with open('/sys/class/net/%s/statistics/%s' % (device, name)) as f:
+                counters[name] = int(f.read())
+        except (OSError, ValueError):
+            pass
+    return counters

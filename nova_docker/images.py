@@ -27,6 +27,7 @@ from oslo_utils import timeutils
 from oslo_utils import units
 
 from nova_docker import archive
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import naming
 
@@ -36,13 +37,14 @@ DOCKER_CONTAINER_FORMAT = 'docker'
 # Glance property naming a registry image to pull instead of an archive.
 REGISTRY_PROPERTY = 'docker_image'
 PROGRESS_INTERVAL_SECONDS = 5
+LOAD_ATTEMPTS = 3
 
 # Repositories only this driver writes to; no tenant reference may name
 # them (the driver trusts what they hold).
 DRIVER_REPOSITORIES = tuple(
     repository.rstrip('/') for repository in (
         naming.IMAGE_REPOSITORY, naming.SNAPSHOT_REPOSITORY,
-        naming.INFRA_REPOSITORY.split('/')[0]))
+        naming.MIGRATION_REPOSITORY, naming.INFRA_REPOSITORY.split('/')[0]))
 
 PreparedImage = collections.namedtuple(
     'PreparedImage', ['image_id', 'ref', 'engine_id', 'config',
@@ -58,18 +60,19 @@ then removes it).
 
 class ImageStore(object):
 
-    def __init__(self, engine, image_api, staging_dir=None,
+    def __init__(self, engine, image_api, host, staging_dir=None,
                  allowed_registries=(), limits=None, registry_auth=None):
         self._engine = engine
         self.image_api = image_api
-        self._staging_dir = staging_dir
+        self.host = host
+        self.staging_dir = staging_dir or tempfile.gettempdir()
         self._allowed_registries = set(allowed_registries)
         self._limits = limits
         self._registry_auth = registry_auth or {}
 
     @classmethod
-    def from_conf(cls, engine, image_api, docker_conf):
-        return cls(engine, image_api, docker_conf.image_staging_dir,
+    def from_conf(cls, engine, image_api, host, docker_conf):
+        return cls(engine, image_api, host, docker_conf.image_staging_dir,
                    docker_conf.allowed_registries,
                    archive.Limits(
                        max_members=docker_conf.image_max_files,
@@ -108,7 +111,7 @@ class ImageStore(object):
     def committed(self, instance_uuid, snapshot_id):
         """The container's files as a temporary engine image, removed
         afterwards whatever happens."""
-        ref = naming.snapshot_reference(snapshot_id)
+        ref = naming.snapshot_reference(snapshot_id, self.host)
         # Tenants download snapshots: the driver's labels (compute host,
         # instance uuid) must not go with them, nor its tag (saved by id,
         # the archive names no tag).
@@ -127,7 +130,8 @@ class ImageStore(object):
         metadata = {'name': snapshot['name'], 'status': 'active',
                     'container_format': DOCKER_CONTAINER_FORMAT,
                     'disk_format': 'raw'}
-        archive = _ChunkReader(self._engine.save_image(engine_id))
+        archive = _ChunkReader(crashpoint.after_first(
+            self._engine.save_image(engine_id), crashpoint.SNAPSHOT_UPLOAD))
         self.image_api.update(context, snapshot_id, metadata, data=archive)
         LOG.info('Uploaded snapshot %s to Glance', snapshot_id)
 
@@ -196,25 +200,42 @@ class ImageStore(object):
 
     def _load(self, context, image_id, meta, ref):
         with tempfile.NamedTemporaryFile(
-                dir=self._staging_dir, prefix='nova-docker-image-') as staged:
+                dir=self.staging_dir,
+                prefix=naming.staging_prefix(self.host)) as staged:
             self._download(context, image_id, meta, staged)
             try:
                 archive.inspect(staged.name, self._limits)
             except archive.BadArchive as e:
                 raise nova_exception.ImageUnacceptable(image_id=image_id,
                                                        reason=str(e))
+            engine_id = self._load_and_tag(image_id, staged.name, ref)
+        LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
+                 {'id': image_id, 'ref': ref})
+        return engine_id
+
+    def _load_and_tag(self, image_id, path, ref):
+        """Load the archive untagged, then tag it. Until tagged, the image
+        holds no tag: the same content loaded for another Glance image may
+        lose its last tag meanwhile and the engine then deletes it; the
+        load is simply done again."""
+        for _attempt in range(LOAD_ATTEMPTS):
             try:
                 loaded = set(self._engine.load_image(
-                    archive.untagged_stream(staged.name)))
+                    archive.untagged_stream(path)))
             except exception.EngineRefused as e:
                 raise nova_exception.ImageUnacceptable(
                     image_id=image_id,
                     reason='the Docker engine could not load it: %s' % (
                         e.kwargs.get('reason') or e))
-            engine_id = self._tag_loaded(image_id, loaded, ref)
-        LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
-                 {'id': image_id, 'ref': ref})
-        return engine_id
+            try:
+                return self._tag_loaded(image_id, loaded, ref)
+            except exception.ImageNotLoaded:
+                LOG.info('The image loaded for Glance image %s was deleted '
+                         'before it was tagged; loading it again', image_id)
+        raise exception.EngineError(
+            action='load Glance image %s' % image_id,
+            reason='the loaded image was deleted before it could be tagged, '
+                   '%d times' % LOAD_ATTEMPTS)
 
     def _tag_loaded(self, image_id, loaded, ref):
         """Tag what the engine says it loaded (not what the archive's file
@@ -315,6 +336,7 @@ class _VerifyingWriter(object):
 
     def write(self, chunk):
         self._staged.write(chunk)
+        crashpoint.reached(crashpoint.IMAGE_DOWNLOAD)
         if self._hash is not None:
             self._hash.update(chunk)
         self.bytes += len(chunk)

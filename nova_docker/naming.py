@@ -4,6 +4,9 @@ Containers and images are found again by these, never by Glance or Nova
 display names, which tenants choose and may repeat.
 """
 
+import os
+import re
+
 LABEL_PREFIX = 'org.openstack.nova.'
 INSTANCE_UUID = LABEL_PREFIX + 'instance-uuid'
 INSTANCE_NAME = LABEL_PREFIX + 'instance-name'
@@ -17,6 +20,8 @@ DRIVER_LABELS = (INSTANCE_UUID, INSTANCE_NAME, COMPUTE_HOST, IMAGE_ID,
 
 IMAGE_REPOSITORY = 'nova-glance/'
 SNAPSHOT_REPOSITORY = 'nova-snapshot/'
+# A resized or migrated server's files, committed from its container.
+MIGRATION_REPOSITORY = 'nova-migration/'
 
 
 def container_name(instance_uuid):
@@ -35,9 +40,39 @@ def image_reference(image_id, checksum=None):
     return '%s%s:%s' % (IMAGE_REPOSITORY, image_id, checksum or 'latest')
 
 
-def snapshot_reference(snapshot_id):
-    """Engine tag of a snapshot while it is being uploaded."""
-    return '%s%s:latest' % (SNAPSHOT_REPOSITORY, snapshot_id)
+def resized_from_name(instance_uuid):
+    """The original container, kept until a resize is confirmed or
+    reverted."""
+    return 'nova-%s-resized-from' % instance_uuid
+
+
+def migration_reference(instance_uuid, migration_id):
+    """Engine tag of a server's files committed for a resize or move."""
+    return '%s%s:%s' % (MIGRATION_REPOSITORY, instance_uuid, migration_id)
+
+
+def snapshot_reference(snapshot_id, host):
+    """Engine tag of a snapshot while it is being uploaded. The tag names
+    the compute host, so that at start-up a host removes the leftovers of
+    its own interrupted uploads and never another host's upload in
+    progress on a shared engine."""
+    return '%s%s:%s' % (SNAPSHOT_REPOSITORY, snapshot_id, host_tag(host))
+
+
+def host_tag(host):
+    """A compute host name as an engine tag ([A-Za-z0-9_.-], at most 128,
+    not starting with '.' or '-')."""
+    return re.sub(r'[^A-Za-z0-9_.-]', '_', '_' + host
+                  if host[:1] in '.-' else host)[:128]
+
+
+# Staging files of Glance downloads: named after the compute host, for the
+# same reason as snapshot tags.
+STAGING_PREFIX = 'nova-docker-image-'
+
+
+def staging_prefix(host):
+    return '%s%s-' % (STAGING_PREFIX, host.replace(os.sep, '_'))
 
 
 def glance_id_of(ref):

@@ -23,8 +23,11 @@ from oslo_utils import excutils
 import os_vif
 from os_vif import exception as os_vif_exception
 from os_vif.objects import vif as os_vif_objects
+from oslo_config import cfg
+from vif_plug_ovs.ovsdb import ovsdb_lib
 from pyroute2 import NetlinkError
 
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import netplan
 from nova_docker import privsep
@@ -38,6 +41,7 @@ VIF_PLUGGED = 'network-vif-plugged'
 
 _os_vif_lock = threading.Lock()
 _os_vif_ready = False
+_ovs = None
 
 
 def initialize():
@@ -137,6 +141,7 @@ def plug_one(instance, vif, iface, netns):
         privsep.add_veth(iface.host_dev, iface.peer_dev, iface.mtu)
         try:
             _plug_host(instance, vif, iface)
+            crashpoint.reached(crashpoint.PORT_PLUG)
             privsep.move_into_netns(iface.peer_dev, netns)
             privsep.configure_in_netns(
                 netns, iface.peer_dev, iface.name, iface.mac, iface.mtu,
@@ -184,6 +189,44 @@ def unplug_one(instance, vif, iface):
         # Even when the switch could not be told, no veth is left behind.
         privsep.delete_link(iface.host_dev)
         privsep.delete_link(iface.peer_dev)
+
+
+def remove_switch_ports(instance_uuid):
+    """Remove what os-vif plugged for an instance whose network info is
+    lost (deleted while nova-compute was down): the Open vSwitch ports
+    whose external ids name the instance, and the host devices named after
+    their Neutron ports. Returns the Neutron port ids."""
+    ovs = _switch()
+    rows = ovs.ovsdb.db_find(
+        'Interface', ('external_ids', '=', {'vm-uuid': instance_uuid}),
+        columns=['name', 'external_ids']).execute(check_error=True)
+    port_ids = []
+    for row in rows:
+        ovs.ovsdb.del_port(row['name'], if_exists=True).execute(
+            check_error=True)
+        port_id = row['external_ids'].get('iface-id')
+        if port_id:
+            port_ids.append(port_id)
+            for dev in (netplan.host_dev(port_id), netplan.peer_dev(port_id),
+                        *_hybrid_devs(port_id)):
+                privsep.delete_link(dev)
+    return port_ids
+
+
+def _switch():
+    """One ovsdb client per process, as os-vif's own plugin keeps (each
+    client holds a connection and a thread), configured the same way."""
+    global _ovs
+    with _os_vif_lock:
+        if _ovs is None:
+            _ovs = ovsdb_lib.BaseOVS(cfg.CONF.os_vif_ovs)
+        return _ovs
+
+
+def _hybrid_devs(port_id):
+    """The Linux bridge and veth os-vif makes for a hybrid-plugged port
+    (Nova's names: prefix + port id, 14 characters)."""
+    return [(prefix + port_id)[:14] for prefix in ('qvo', 'qvb', 'qbr')]
 
 
 def _unplug_quietly(instance, vif, iface):

@@ -23,10 +23,13 @@ two. It cannot take hot-plugged ports (there is no namespace that would
 outlive a restart to plug them into); attaching one fails clearly.
 """
 
+import contextlib
+
 from nova import exception as nova_exception
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import infra
 from nova_docker import naming
@@ -36,6 +39,9 @@ from nova_docker import spec
 
 LOG = logging.getLogger(__name__)
 
+# What Pods.ensure did to an instance's network namespace.
+SAME, RESTARTED, REMADE = 'same', 'restarted', 'remade'
+
 
 class Pods(object):
 
@@ -43,10 +49,12 @@ class Pods(object):
         self._engine = engine
         self._host = host
         self._image = None
+        self._docker_conf = None
         network.initialize()
 
     def init_host(self, host, docker_conf):
         self._host = host
+        self._docker_conf = docker_conf
         self._image = infra.ensure_image(self._engine, docker_conf)
         LOG.info('Infra image for network namespaces: %s', self._image)
 
@@ -78,28 +86,54 @@ class Pods(object):
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._engine.remove_infra(instance.uuid)
+        crashpoint.reached(crashpoint.INFRA_CREATED)
         return naming.infra_name(instance.uuid)
 
     def ensure(self, instance, network_info):
         """Infra running and every port plugged, before the workload
-        (re)starts."""
+        (re)starts. Returns what became of the namespace: SAME, RESTARTED
+        (a new namespace in the same infra container: a workload still
+        running sits in the old one) or REMADE (a new infra container: the
+        workload must be made again to join it, see Engine.rejoin)."""
         netns = self._engine.infra_netns(instance.uuid)
-        if netns is None:
-            try:
-                netns = self._engine.start_infra(instance.uuid)
-            except nova_exception.InstanceNotFound:
-                if network_info:
-                    raise
-                return   # booted without ports: no infra to start
-            LOG.info('Started the infra container again', instance=instance)
+        if netns is not None:
+            network.ensure(instance, network_info or [], netns)
+            return SAME
+        try:
+            netns = self._engine.start_infra(instance.uuid)
+        except nova_exception.InstanceNotFound:
+            if not network_info:
+                return SAME   # booted without ports: no infra to start
+            LOG.warning('The infra container was gone: making it again',
+                        instance=instance)
+            # A workload still running holds the old namespace and with it
+            # the old veth pairs: remove them before plugging anew.
+            network.unplug(instance, network_info)
+            self.create(instance, network_info, self._docker_conf,
+                        _no_events)
+            return REMADE
+        LOG.info('Started the infra container again', instance=instance)
         network.ensure(instance, network_info or [], netns)
+        return RESTARTED
 
     def remove(self, instance, network_info):
-        """Unplug every port and remove the infra container; idempotent."""
+        """Unplug every port and remove the infra container; idempotent.
+        A switch that stays unreachable (os-vif waits for it) does not
+        stop a delete: the devices are gone, its port entry is logged."""
         try:
             network.unplug(instance, network_info or [])
+        except exception.NetworkUnplugFailed as e:
+            LOG.error('%s; the veth pairs are removed, the switch may keep '
+                      'a port entry', e, instance=instance)
         finally:
             self._engine.remove_infra(instance.uuid)
+
+    def park(self, instance, network_info):
+        """Unplug every port and stop the infra container, keeping it (a
+        server moving away may come back on a revert; ``ensure`` then
+        starts it and plugs the ports again)."""
+        network.unplug(instance, network_info or [])
+        self._engine.stop_infra(instance.uuid)
 
     def attach(self, instance, vif):
         netns = self._engine.infra_netns(instance.uuid)
@@ -114,3 +148,10 @@ class Pods(object):
     def detach(self, instance, vif):
         iface = netplan.interface(vif, 0)
         network.unplug_one(instance, vif, iface)
+
+
+@contextlib.contextmanager
+def _no_events(events):
+    """A namespace made again plugs ports Neutron already reported bound:
+    no network-vif-plugged to wait for."""
+    yield

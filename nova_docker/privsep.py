@@ -42,6 +42,8 @@ IFA_F_NODAD = 0x02
 # privileged function touches nothing else, whatever it is asked.
 _HOST_DEV = re.compile(r'^(tap|nsd)[0-9a-f-]{1,12}$')
 _BRIDGE = re.compile(r'^qbr[0-9a-f-]{1,11}$')
+# os-vif's veth between a hybrid-plug bridge and Open vSwitch.
+_HYBRID_VETH = re.compile(r'^(qvb|qvo)[0-9a-f-]{1,11}$')
 _CONTAINER_DEV = re.compile(r'^eth[0-9]{1,4}$')
 
 
@@ -58,12 +60,13 @@ def _check_name(name, pattern, what):
         raise NotOurs('%r is not a %s this driver makes' % (name, what))
 
 
-def _check_veth(ipr, index, name):
-    """A host device of ours is a veth: never delete another kind of
-    device that happens to carry a tap name (a VM's, on a mixed host)."""
+def _check_veth(ipr, index, name, kind='veth'):
+    """A host device of ours is a veth (or os-vif's bridge): never delete
+    another kind of device that happens to carry such a name (a VM's tap,
+    on a mixed host)."""
     link = ipr.get_links(index)[0]
-    if link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') != 'veth':
-        raise NotOurs('%s is not a veth device' % name)
+    if link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') != kind:
+        raise NotOurs('%s is not a %s device' % (name, kind))
 
 
 _CONTAINER_ID = re.compile(r'^[0-9a-f]{64}$')
@@ -197,13 +200,18 @@ def delete_in_netns(owner, name):
 
 @net_admin.entrypoint
 def delete_link(dev):
-    """Delete a host device; one that is already gone is fine. Returns
-    whether it was there."""
-    _check_name(dev, _HOST_DEV, 'host device')
+    """Delete a host device of a port (a veth end, or os-vif's hybrid-plug
+    bridge and veth); one that is already gone is fine. Returns whether it
+    was there."""
+    kind = 'veth'
+    if isinstance(dev, str) and _BRIDGE.match(dev):
+        kind = 'bridge'
+    elif not (isinstance(dev, str) and _HYBRID_VETH.match(dev)):
+        _check_name(dev, _HOST_DEV, 'host device')
     with IPRoute() as ipr:
         index = _index(ipr, dev)
         if index is not None:
-            _check_veth(ipr, index, dev)
+            _check_veth(ipr, index, dev, kind)
         return _delete(ipr, dev)
 
 

@@ -3,6 +3,7 @@
 
 import io
 import os
+import subprocess
 import tarfile
 import uuid
 
@@ -73,6 +74,39 @@ def btrfs_engine_url():
     return url
 
 
+class OwnEngine(fixtures.Fixture):
+    """A Docker engine of the test's own (tools/second-engine.sh: its own
+    socket, data-root and exec-root), which the test may stop and start:
+    the shared engine is never stopped."""
+
+    SCRIPT = os.path.join(ROOT, 'tools', 'second-engine.sh')
+
+    def _setUp(self):
+        self.state = self.useFixture(fixtures.TempDir()).path
+        self.url = 'unix://%s/docker.sock' % self.state
+        self.addCleanup(self.stop)
+        self.start()
+
+    def _run(self, action):
+        result = subprocess.run([self.SCRIPT, action, self.state],
+                                capture_output=True, timeout=120)
+        if result.returncode:
+            raise RuntimeError('second-engine.sh %s failed: %s' % (
+                action, result.stderr.decode(errors='replace')))
+
+    def start(self):
+        self._run('start')
+        self.running = True
+
+    def stop(self):
+        self._run('stop')
+        self.running = False
+
+    def ensure_running(self):
+        if not self.running:
+            self.start()
+
+
 def engine_client(url=None):
     """A client of the real engine. A missing engine fails the test: the
     test command starts one, and Docker behaviour is never mocked."""
@@ -141,7 +175,10 @@ def make_instance(flavor=None, **kw):
     values = dict(uuid=instance_uuid, id=1, hostname='vm-' + instance_uuid[:8],
                   display_name='vm', project_id='p', user_id='u',
                   flavor=flavor or make_flavor(), image_ref='',
-                  vm_state='building', task_state=None, host=None, node=None)
+                  vm_state='building', task_state=None, host=None, node=None,
+                  # What spawn reads for the config drive, keys, user data.
+                  config_drive='', system_metadata={}, key_data=None,
+                  key_name=None, user_data=None)
     values.update(kw)
     instance = objects.Instance(**values)
     instance.obj_reset_changes()

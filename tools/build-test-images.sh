@@ -3,13 +3,16 @@
 # is reachable) and save each as a docker archive, the form Glance holds.
 #   ndtest/busybox  prints a greeting, then sleeps: the ordinary workload
 #   ndtest/nocmd    the same files with no ENTRYPOINT/CMD: a bad image
+#   ndtest/nosh     only a static pause binary (catatonit): no shell, no
+#                   /etc/passwd, as in distroless images
 set -euo pipefail
 
 out=${1:?usage: build-test-images.sh OUTPUT_DIR}
 busybox=${BUSYBOX:-/bin/busybox}
 mkdir -p "$out"
 rootfs=$(mktemp -d)
-trap 'rm -rf "$rootfs"' EXIT
+nosh=$(mktemp -d)
+trap 'rm -rf "$rootfs" "$nosh"' EXIT
 
 mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
 cp "$busybox" "$rootfs/bin/busybox"
@@ -31,6 +34,11 @@ import_image ndtest/busybox:latest \
   --change 'CMD ["/bin/sh", "-c", "echo nova-docker says hello from $(hostname); exec sleep 2147483647"]'
 import_image ndtest/nocmd:latest --change 'ENV PATH=/bin'
 
+cp "${CATATONIT:-/usr/bin/catatonit}" "$nosh/pause"
+tar -C "$nosh" -c . | docker import --change 'CMD ["/pause", "-P"]' - \
+  ndtest/nosh:latest >/dev/null
+
 docker save ndtest/busybox:latest -o "$out/busybox.tar"
 docker save ndtest/nocmd:latest -o "$out/nocmd.tar"
-echo "test images saved in $out: busybox.tar nocmd.tar"
+docker save ndtest/nosh:latest -o "$out/nosh.tar"
+echo "test images saved in $out: busybox.tar nocmd.tar nosh.tar"

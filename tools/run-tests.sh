@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run). On a fresh Debian 12 host,
-# as root, it installs what the tests need, starts a Docker engine if none
+# The project's test command (README, .ci/run). On a fresh Debian 12 host
+# (as root, or through sudo when run by another user) it installs what the tests need, starts a Docker engine if none
 # answers (and stops it again at the end), builds the test images locally,
 # makes a venv and runs every suite:
 #   unit        pure translators and error branches
@@ -10,14 +10,21 @@
 #               fixtures) in both concurrency modes: eventlet and threading
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
-#   e2e         the real `openstack` CLI against the all-in-one cloud
-#               (nova-docker-aio up; brought down again unless it was
-#               already running)
 #   tempest     tempest 47's tempest.api.compute.servers against the
-#               all-in-one (about 8-13 minutes on two cores)
+#               all-in-one (nova-docker-aio up, once for tempest and e2e;
+#               brought down at the end unless it was already running)
+#   e2e         the real `openstack` CLI against the all-in-one, after
+#               tempest: its last tests restart dockerd and kill
+#               nova-compute
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
+
+# Root throughout (packages, engines, namespaces, Open vSwitch): root runs it
+# as it is (a fresh Debian has no sudo), anyone else through sudo.
+if [ "$(id -u)" != 0 ]; then
+  exec sudo -- "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@"
+fi
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,7 +32,7 @@ VENV=${VENV:-$ROOT/.venv}
 LOGS=$ROOT/.test-logs
 IMAGES=$ROOT/.test-images
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8 e2e tempest)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8 tempest e2e)
 mkdir -p "$LOGS"
 STARTED=$(date +%s)
 
@@ -51,7 +58,6 @@ command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
-  [ "$(id -u)" = 0 ] || die "run as root to install ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
@@ -73,7 +79,17 @@ stop_ovs() {
     /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null 2>&1 || true
   fi
 }
+AIO_STATE=${NOVA_DOCKER_AIO_STATE:-/var/lib/nova-docker-aio}
+AIO=(python3 -m nova_docker.aio --state-dir "$AIO_STATE")
+AIO_UP='' AIO_OURS=''
+stop_aio() {
+  if [ -n "$AIO_OURS" ]; then
+    echo "bringing down the all-in-one this run brought up"
+    "${AIO[@]}" down || true
+  fi
+}
 stop_services() {
+  stop_aio
   tools/test-registry.sh stop "$LOGS/registry" || true
   tools/second-engine.sh stop "$LOGS/engine2" || true
   tools/btrfs-engine.sh stop "$LOGS/btrfs" || true
@@ -168,16 +184,25 @@ stestr_run() {  # test path, then extra stestr arguments
   return $rc
 }
 
-# The all-in-one from this tree (python3 -m: it needs no venv to start).
-# One that already runs (a developer's) is used and left running; one this
-# run brings up is brought down again.
-AIO_STATE=${NOVA_DOCKER_AIO_STATE:-/var/lib/nova-docker-aio}
+# The all-in-one from this tree (python3 -m: it needs no venv to start),
+# brought up once for every suite that needs it (e2e, tempest): a failing
+# suite does not keep the next one from running against it. One that
+# already runs (a developer's) is used and left running; one this run
+# brings up is brought down once, at the end (stop_services).
 with_aio() {  # run a command against the all-in-one
-  local aio=(python3 -m nova_docker.aio --state-dir "$AIO_STATE") ours=1 rc=0
-  "${aio[@]}" status >/dev/null 2>&1 && ours=0
-  "${aio[@]}" up || { "${aio[@]}" down; return 1; }
-  NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@" || rc=$?
-  if [ $ours = 1 ]; then "${aio[@]}" down; fi
+  if [ -z "$AIO_UP" ]; then
+    "${AIO[@]}" status >/dev/null 2>&1 || AIO_OURS=1
+    step "all-in-one up (once for e2e and tempest)"
+    if "${AIO[@]}" up; then AIO_UP=ok; else AIO_UP=failed; fi
+  fi
+  [ "$AIO_UP" = ok ] || { echo "the all-in-one did not come up"; return 1; }
+  NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@"
+}
+
+e2e_tests() {  # these disturb the cloud: each alone, after the others
+  local alone='test_crash|test_engine_restart' rc=0
+  stestr_run tests/e2e --concurrency 2 --exclude-regex "$alone" || rc=$?
+  stestr_run tests/e2e --concurrency 1 "$alone" || rc=$?
   return $rc
 }
 
@@ -192,13 +217,10 @@ for suite in "${SUITES[@]}"; do
       OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api
       OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
       ;;
-    e2e) run_suite e2e with_aio stestr_run tests/e2e --concurrency 2 ;;
-    tempest)
-      run_suite tempest with_aio python3 -m nova_docker.aio \
-        --state-dir "$AIO_STATE" tempest
-      ;;
+    e2e) run_suite e2e with_aio e2e_tests ;;
+    tempest) run_suite tempest with_aio "${AIO[@]}" tempest ;;
     pep8)
-      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh .ci/run && shellcheck -x devstack/*.sh devstack/settings devstack/lib/* tests/devstack/*.sh'
+      run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh tools/nova-docker-aio .ci/run && shellcheck -x devstack/*.sh devstack/settings devstack/lib/* tests/devstack/*.sh'
       ;;
     *) die "unknown suite $suite" ;;
   esac

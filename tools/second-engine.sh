@@ -2,11 +2,13 @@
 # A second Docker engine with its own socket, data-root and exec-root, for
 # tests with two compute hosts that each have an engine (evacuate). No
 # bridge, no iptables: its containers get no network of their own.
-# Usage: tools/second-engine.sh start|stop STATE_DIR
+# Usage: tools/second-engine.sh start|stop STATE_DIR [DOCKERD_OPTION...]
+# (extra options go to dockerd, e.g. --live-restore)
 set -euo pipefail
 
 action=${1:?usage: second-engine.sh start|stop STATE_DIR}
 state=${2:?usage: second-engine.sh start|stop STATE_DIR}
+shift 2
 sock=$state/docker.sock
 
 case $action in
@@ -14,11 +16,11 @@ case $action in
     mkdir -p "$state"
     dockerd --host "unix://$sock" --data-root "$state/data" \
       --exec-root "$state/exec" --pidfile "$state/docker.pid" \
-      --bridge none --iptables=false --ip-masq=false \
+      --bridge none --iptables=false --ip-masq=false "$@" \
       >"$state/dockerd.log" 2>&1 &
-    for _ in $(seq 60); do
+    for _ in $(seq 300); do
       docker -H "unix://$sock" version >/dev/null 2>&1 && break
-      sleep 1
+      sleep 0.2
     done
     docker -H "unix://$sock" version --format \
       "second engine {{.Server.Version}} on unix://$sock" || {
@@ -28,8 +30,14 @@ case $action in
     if [ -f "$state/docker.pid" ]; then
       pid=$(cat "$state/docker.pid")
       kill "$pid" 2>/dev/null || true
-      for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      for _ in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+      done
     fi
+    # dockerd bind-mounts its data-root and may leave that mount behind.
+    awk -v dir="$state/" 'index($2, dir) == 1 { print $2 }' /proc/mounts |
+      sort -r | while read -r point; do umount "$point" || true; done
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

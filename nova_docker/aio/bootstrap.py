@@ -21,6 +21,8 @@ CATALOG = (
     ('nova', 'compute', 'nova', '/v2.1'),
     ('neutron', 'network', 'neutron', ''),
 )
+# Keystone puts the token's project into the URL.
+HEAT_CATALOG = (('heat', 'orchestration', 'heat', '/v1/%(tenant_id)s'),)
 
 FLAVORS = (  # id, name, vCPUs, RAM MB, disk GB
     ('42', 'm1.nano', 1, 64, 1),
@@ -114,11 +116,23 @@ def _glance_placement(layout):
         'placement-manage')
 
 
+def _heat(layout):
+    run(layout, [layout.bin('heat-manage'), '--config-file',
+                 configs.conf(layout, 'heat'), 'db_sync'], 'heat-manage')
+
+
+def databases(layout):
+    return ('keystone', 'glance', 'placement', 'nova_api', 'nova',
+            'nova_cell0', 'neutron') + (('heat',) if layout.heat else ())
+
+
 def sync_databases(layout):
     """Keystone first in line: its API is needed soonest."""
     chains = {'keystone': _keystone, 'nova-api-db': _nova_api,
               'nova-cell1-db': _nova_cell1, 'nova-cell0-db': _nova_cell0,
               'neutron-db': _neutron, 'glance-placement-db': _glance_placement}
+    if layout.heat:
+        chains['heat-db'] = _heat
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(once, layout, name, lambda f=f: f(layout))
                    for name, f in chains.items()]
@@ -178,7 +192,8 @@ def register_catalog(layout):
             if (uid, role) not in granted:
                 c.identity('PUT', '/projects/%s/users/%s/roles/%s'
                            % (project, uid, role))
-    for name, stype, port_of, suffix in CATALOG:
+    for name, stype, port_of, suffix in CATALOG + (
+            HEAT_CATALOG if layout.heat else ()):
         sid = ks.ensure('services', {'name': name, 'type': stype},
                         {'type': stype})
         url = layout.url(port_of, suffix)

@@ -22,7 +22,11 @@ from nova_docker.aio.progress import Failed, Progress, wait_for
 from nova_docker.aio import services
 from nova_docker.aio import system
 from nova_docker.aio import tempest
+from nova_docker.aio import userenv
 from nova_docker.aio import venv
+
+# Two servers, ports and a security group (needs the networked cloud).
+HEAT_SAMPLE = 'examples/heat/two-servers.yaml'
 
 
 def up(layout, args):
@@ -58,16 +62,15 @@ def up(layout, args):
     with p.step('databases'):
         # All on MariaDB: even Keystone's token requests write, and SQLite
         # answers "database is locked" to a second writer.
-        system.create_databases(layout, (
-            'keystone', 'glance', 'placement', 'nova_api', 'nova',
-            'nova_cell0', 'neutron'))
+        system.create_databases(layout, bootstrap.databases(layout))
         bootstrap.sync_databases(layout)
     with p.step('Keystone'):
         cloud.start_api(layout, 'keystone')
         cloud.wait_api(layout, 'keystone')
     with p.step('RabbitMQ (private instance)'):
         rabbit.result()
-    apis = [a[0] for a in cloud.APIS[1:]]
+    apis = [a[0] for a in cloud.APIS[1:]
+            if a[0] in cloud.services_of(layout)]
     for name in apis:
         cloud.start_api(layout, name)
     with p.step('service users and catalog'):
@@ -78,6 +81,8 @@ def up(layout, args):
     if layout.networked:
         for name in cloud.NEUTRON_DAEMONS:
             cloud.start_neutron_daemon(layout, name)
+    if layout.heat:
+        cloud.start_heat_engine(layout)
     started = time.time()
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
@@ -105,19 +110,32 @@ def up(layout, args):
     with p.step('image busybox (built locally, docker save into Glance)'):
         images.ensure_glance_image(bootstrap.admin_client(layout),
                                    archive.result())
+    if layout.heat:
+        with p.step('heat-engine answers through heat-api'):
+            wait_for(lambda: _quiet(cloud.heat_engine_answers, layout), 180,
+                     'heat-engine', layout.log('heat-engine'),
+                     alive=lambda: _daemons_alive(layout, ('heat-engine',)))
     pool.shutdown()
-    openrc = layout.path('openrc')
-    with open(openrc, 'w') as f:
-        f.write(layout.openrc())
-    os.chmod(openrc, 0o600)
+    userenv.write_launchers(layout)
+    openrc = userenv.write_openrc(layout, userenv.sudo_user())
     p.say('ready. Credentials: source %s' % openrc)
-    print(layout.openrc(), end='')
+    print(userenv.openrc(layout), end='')
+    print('\n' + next_steps(layout, openrc), end='')
+    return 0
+
+
+def next_steps(layout, openrc):
+    """What to type next; each line works as printed."""
     nic = ('--network ' + network.PRIVATE if layout.networked
            else '--nic none')
-    print('\nTry:\n  source %s\n  openstack server create --image busybox '
-          '--flavor m1.tiny %s --wait demo\n'
-          '  openstack console log show demo' % (openrc, nic))
-    return 0
+    lines = ['source ' + openrc,
+             'openstack server create --image busybox --flavor m1.tiny %s '
+             '--wait demo' % nic,
+             'openstack console log show demo']
+    if layout.heat and layout.networked:
+        lines.append('openstack stack create --wait -t %s demo-stack' % (
+            os.path.join(venv.project_root(), HEAT_SAMPLE)))
+    return 'Try:\n' + ''.join('  %s\n' % line for line in lines)
 
 
 def _daemons_alive(layout, names):
@@ -136,8 +154,9 @@ def _quiet(func, *args):
 
 def down(layout, args):
     # OpenStack first, then what it stands on.
-    for group in (cloud.NOVA_DAEMONS + cloud.NEUTRON_DAEMONS
-                  + tuple(a[0] for a in cloud.APIS), cloud.BACKING):
+    for group in (('heat-engine',) + cloud.NOVA_DAEMONS
+                  + cloud.NEUTRON_DAEMONS + tuple(a[0] for a in cloud.APIS),
+                  cloud.BACKING):
         for name, pid in services.stop(layout, group).items():
             print('stopped %-25s (pid %d)' % (name, pid))
     if network.stop_ovs(layout):
@@ -204,6 +223,11 @@ def parser():
                            "bound by ML2/OVS and neutron-openvswitch-agent; "
                            "'none': no agent, servers boot with --nic none "
                            "(remembered)")
+    p_up.add_argument('--heat', action=argparse.BooleanOptionalAction,
+                      default=None,
+                      help='orchestration: heat-api and heat-engine (on by '
+                           'default; --no-heat leaves them out, '
+                           'remembered)')
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
     p_tempest.add_argument('--regex', default=tempest.DEFAULT_REGEX)
@@ -226,7 +250,8 @@ def main(argv=None):
         return 1
     layout = layout_mod.Layout(args.state_dir,
                                getattr(args, 'port_offset', None),
-                               getattr(args, 'network', None))
+                               getattr(args, 'network', None),
+                               getattr(args, 'heat', None))
     command = {'up': up, 'down': down, 'status': status, 'logs': logs,
                'tempest': run_tempest}
     try:

@@ -20,20 +20,25 @@ APIS = (
     ('placement-api', 'placement', 'placement', 1),
     ('neutron-api', 'neutron', 'neutron', 1),
     ('nova-api', 'nova', 'nova', 1),
+    ('heat-api', 'heat', 'heat', 1),
 )
 NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler', 'nova-compute')
 # The networked cloud's Neutron: the RPC server the agent talks to (and
 # which tells Nova a port is wired), and the agent itself.
 NEUTRON_DAEMONS = ('neutron-rpc-server', 'neutron-openvswitch-agent')
+# Orchestration (up --no-heat leaves it out).
+HEAT = ('heat-api', 'heat-engine')
 BACKING = ('dockerd', 'mariadb', 'epmd', 'rabbitmq')
 # Start order; ``down`` goes the other way.
-ALL = BACKING + tuple(a[0] for a in APIS) + NEUTRON_DAEMONS + NOVA_DAEMONS
+ALL = (BACKING + tuple(a[0] for a in APIS) + NEUTRON_DAEMONS + NOVA_DAEMONS
+       + ('heat-engine',))
 
 
 def services_of(layout):
     """The services this all-in-one runs, in start order."""
-    return tuple(name for name in ALL if layout.networked
-                 or name not in NEUTRON_DAEMONS)
+    return tuple(name for name in ALL
+                 if (layout.networked or name not in NEUTRON_DAEMONS)
+                 and (layout.heat or name not in HEAT))
 
 
 def _api(name):
@@ -97,6 +102,21 @@ def start_neutron_daemon(layout, name):
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
+def start_heat_engine(layout):
+    argv = [layout.bin('heat-engine'), '--config-file',
+            configs.conf(layout, 'heat')]
+    return services.start(layout, 'heat-engine', argv,
+                          env=configs.service_env(layout))
+
+
+def heat_engine_answers(layout):
+    """heat-api hands build_info to an engine over RPC: an answer means an
+    engine listens."""
+    c = bootstrap.admin_client(layout)
+    c.call('GET', c.endpoint('orchestration') + '/build_info', timeout=10)
+    return True
+
+
 def health(layout):
     """{service: (pid or None, healthy, detail)} for ``status``."""
     result = {}
@@ -114,7 +134,10 @@ def health(layout):
         result['epmd'] = [None, layout_mod.port_open(4369),
                           'shared, not started by up']
     for name, _, _, _ in APIS:
-        result[name][1] = result[name][1] and api_healthy(layout, name)
+        if name in result:
+            result[name][1] = result[name][1] and api_healthy(layout, name)
+    if layout.heat:
+        _heat_engine(layout, result)
     _nova_services(layout, result)
     if layout.networked:
         _ovs_agent(layout, result)
@@ -135,6 +158,16 @@ def _ovs_agent(layout, result):
     if not network.ovs_answers():
         result[name][1] = False
         result[name][2] += '; Open vSwitch does not answer'
+
+
+def _heat_engine(layout, result):
+    try:
+        heat_engine_answers(layout)
+    except Exception as e:  # noqa: B902 - status reports, it never fails
+        result['heat-engine'][1] = False
+        result['heat-engine'][2] = 'build_info through heat-api: %s' % e
+    else:
+        result['heat-engine'][2] = 'answers heat-api'
 
 
 def _nova_services(layout, result):

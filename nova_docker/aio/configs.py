@@ -234,6 +234,32 @@ def openvswitch_agent(layout):
     }
 
 
+def heat(layout):
+    """heat-api and heat-engine. Stacks act for their owner through a
+    Keystone trust to the heat service user (Heat's default), so the engine
+    can still create a stack's servers when the owner's token has expired.
+    """
+    state = layout.path('heat')
+    return {
+        'DEFAULT': {
+            'transport_url': layout.transport_url,
+            'region_name_for_services': REGION,
+            # One engine process: memory matters on this host.
+            'num_engine_workers': '1',
+            'deferred_auth_method': 'trusts',
+        },
+        'database': {'connection': layout.db_url('heat')},
+        'keystone_authtoken': _authtoken(layout, 'heat'),
+        'trustee': {k: v for k, v in _password_auth(layout, 'heat').items()
+                    if k not in ('project_domain_name', 'project_name',
+                                 'region_name')},
+        'clients_keystone': {'auth_uri': layout.url('keystone')},
+        'paste_deploy': {'api_paste_config': conf(layout, 'heat',
+                                                  'api-paste.ini')},
+        'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+    }
+
+
 def write_all(layout):
     etc, venv_etc = layout.etc, os.path.join(layout.venv, 'etc')
     _write(os.path.join(etc, 'keystone', 'keystone.conf'), keystone(layout))
@@ -248,15 +274,17 @@ def write_all(layout):
     _write(os.path.join(etc, 'neutron', 'neutron.conf'), neutron(layout))
     _write(conf(layout, 'neutron', ML2_CONF), ml2(layout))
     _write(conf(layout, 'neutron', OVS_AGENT_CONF), openvswitch_agent(layout))
+    _write(conf(layout, 'heat'), heat(layout))
     # The paste pipelines ship with the wheels; the services look for them
     # beside their config.
     for service, name in (('glance', 'glance-api-paste.ini'),
                           ('nova', 'api-paste.ini'),
-                          ('neutron', 'api-paste.ini')):
+                          ('neutron', 'api-paste.ini'),
+                          ('heat', 'api-paste.ini')):
         shutil.copy(os.path.join(venv_etc, service, name),
                     os.path.join(etc, service, name))
     for d in ('glance/images', 'glance/staging', 'glance/tasks',
-              'nova/instances', 'neutron'):
+              'nova/instances', 'neutron', 'heat'):
         os.makedirs(layout.path(*d.split('/')), exist_ok=True)
 
 
@@ -270,6 +298,7 @@ def service_env(layout):
         'OS_PLACEMENT_CONFIG_DIR': os.path.join(etc, 'placement'),
         'OS_NOVA_CONFIG_DIR': os.path.join(etc, 'nova'),
         'OS_NEUTRON_CONFIG_DIR': os.path.join(etc, 'neutron'),
+        'OS_HEAT_CONFIG_FILE': conf(layout, 'heat'),
         'PATH': os.path.join(layout.venv, 'bin') + ':' + os.environ.get(
             'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'),
     }

@@ -15,7 +15,7 @@ REGION = 'RegionOne'
 # all-in-one on the same engine (another state directory) gets its own,
 # or its nova-compute would find the first one's containers as its own.
 COMPUTE_HOST = 'nova-docker-aio'
-SERVICE_USERS = ('nova', 'glance', 'placement', 'neutron')
+SERVICE_USERS = ('nova', 'glance', 'placement', 'neutron', 'heat')
 # How servers get their networks: 'ovs' binds real Neutron ports (ML2/OVS
 # and neutron-openvswitch-agent on the host's Open vSwitch), 'none' runs
 # Neutron without agents (servers boot with --nic none only).
@@ -28,6 +28,7 @@ BASE_PORTS = {
     'placement': 8778,
     'nova': 8774,
     'neutron': 9696,
+    'heat': 8004,
     'rabbitmq': 5672,
     'rabbitmq_dist': 25672,
     # neutron-openvswitch-agent's OpenFlow controller, on loopback.
@@ -36,7 +37,8 @@ BASE_PORTS = {
 
 
 class Layout:
-    def __init__(self, state_dir, port_offset=None, network=None):
+    def __init__(self, state_dir, port_offset=None, network=None,
+                 heat=None):
         self.root = os.path.abspath(state_dir)
         self.venv = self.path('venv')
         self.etc = self.path('etc')
@@ -44,7 +46,7 @@ class Layout:
         self.run = self.path('run')
         self.data = self.path('data')
         self._settings_file = self.path('settings.json')
-        self.settings = self._load_settings(port_offset, network)
+        self.settings = self._load_settings(port_offset, network, heat)
         self.ports = {name: port + self.settings['port_offset']
                       for name, port in BASE_PORTS.items()}
 
@@ -82,6 +84,11 @@ class Layout:
         return self.settings['compute_host']
 
     @property
+    def heat(self):
+        """Heat (heat-api, heat-engine) runs in this all-in-one."""
+        return self.settings['heat']
+
+    @property
     def networked(self):
         return self.settings['network'] == 'ovs'
 
@@ -92,7 +99,7 @@ class Layout:
         for d in (self.root, self.etc, self.logs, self.run, self.data):
             os.makedirs(d, exist_ok=True)
 
-    def _load_settings(self, port_offset, network):
+    def _load_settings(self, port_offset, network, heat):
         try:
             with open(self._settings_file) as f:
                 settings = json.load(f)
@@ -103,6 +110,9 @@ class Layout:
         settings.setdefault('network', 'ovs')
         if network is not None:
             settings['network'] = network
+        settings.setdefault('heat', True)
+        if heat is not None:
+            settings['heat'] = heat
         if 'compute_host' not in settings:
             settings['compute_host'] = COMPUTE_HOST
             if self.root != DEFAULT_STATE_DIR:

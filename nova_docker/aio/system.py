@@ -203,7 +203,10 @@ def ensure_docker(layout):
     """Use the engine that answers, or start dockerd; True if we did."""
     if docker_answers():
         return False
-    pid = services.start(layout, 'dockerd', ['dockerd'])
+    # live-restore: servers keep running (and their ports plugged) while
+    # dockerd restarts, e.g. for a package upgrade (README, "Engine and
+    # compute restarts").
+    pid = services.start(layout, 'dockerd', ['dockerd', '--live-restore'])
     wait_for(docker_answers, 60, 'dockerd', layout.log('dockerd'),
              alive=lambda: services.read_pid(
                  layout.pidfile('dockerd')) == pid)

@@ -14,6 +14,7 @@ from nova_docker.aio import images
 from nova_docker.aio.layout import REGION
 from nova_docker.aio import network
 from nova_docker.aio.progress import Failed
+from nova_docker import tempest_features
 
 TEMPEST = 'tempest>=47,<48'
 DEFAULT_REGEX = r'^tempest\.api\.compute\.servers'
@@ -95,34 +96,8 @@ def config(layout, client):
             **({'fixed_network_name': network.PRIVATE}
                if layout.networked else {}),
         },
-        # What the driver does and does not do; nothing on that fails,
-        # nothing off that works.
-        'compute-feature-enabled': {
-            'pause': 'True',
-            'console_output': 'True',
-            'suspend': 'False',
-            'shelve': 'True',
-            'shelve_migrate': 'False',
-            'snapshot': 'True',
-            'resize': 'False',
-            'cold_migration': 'False',
-            'live_migration': 'False',
-            'block_migration_for_live_migration': 'False',
-            'rescue': 'False',
-            'stable_rescue': 'False',
-            'change_password': 'False',
-            'interface_attach': str(layout.networked),
-            'config_drive': 'False',
-            'personality': 'False',
-            'vnc_console': 'False',
-            'spice_console': 'False',
-            'serial_console': 'False',
-            'attach_encrypted_volume': 'False',
-            'volume_multiattach': 'False',
-            'swap_volume': 'False',
-            'metadata_service': 'False',
-            'disk_config': 'False',
-        },
+        'compute-feature-enabled': tempest_features.compute_features(
+            layout.networked),
         'validation': {'run_validation': 'False'},
         'service_available': {
             'nova': 'True', 'glance': 'True', 'neutron': 'True',

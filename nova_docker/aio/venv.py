@@ -20,6 +20,13 @@ REQUIREMENTS = (
     'nova>=34,<35',
     'neutron>=29,<30',
     'python-openstackclient',
+    # Orchestration: heat-api, heat-engine and `openstack stack`.
+    'openstack-heat>=27,<28',
+    'python-heatclient',
+    # 4.6.0 (pulled in by heat) names a command class it does not have:
+    # every `openstack` command then prints "Could not load
+    # 'reservation_host_unset'".
+    'python-blazarclient<4.6',
     'gunicorn',
     'PyMySQL',
     # 2.1 deprecates APIs these services use.

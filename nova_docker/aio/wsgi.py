@@ -7,6 +7,7 @@ environment that ``up`` sets (OS_<SERVICE>_CONFIG_DIR).
 """
 
 import importlib
+import os
 import sys
 
 
@@ -29,6 +30,14 @@ def placement():
 
 def nova():
     return _load('nova.wsgi.osapi_compute')
+
+
+def heat():
+    # heat's application reads its command line (oslo.config): hand it the
+    # config file, as gunicorn's own arguments are gone.
+    sys.argv = sys.argv[:1] + ['--config-file',
+                               os.environ['OS_HEAT_CONFIG_FILE']]
+    return importlib.import_module('heat.wsgi.api').application
 
 
 def neutron():

@@ -4,6 +4,7 @@ engine, through Nova's own functional fixtures (_IntegratedTestBase)."""
 import io
 import os
 import sys
+import uuid
 
 from nova import context as nova_context
 from nova.tests.functional import integrated_helpers
@@ -34,7 +35,10 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     ADMIN_API = True
     microversion = 'latest'
-    # The engine this cloud's compute host uses; None: the default one.
+    # The engine the compute service and the test use (None: the shared
+    # one on /var/run/docker.sock).
+    # URL of the engine this compute host uses: the shared one unless a
+    # test gives it one of its own (support.OwnEngine) before setUp.
     engine_url = None
 
     def setUp(self):
@@ -144,3 +148,25 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
     def assert_no_image_tag(self, image_id):
         self.assertEqual([], self.docker.images.list(
             name=naming.IMAGE_REPOSITORY + image_id))
+
+
+class TwoEnginesTestCase(DockerAPITestCase):
+    """Two compute hosts, each with its own engine: ``self.host`` on the
+    shared engine, ``self.host2`` on the test command's second engine."""
+
+    def setUp(self):
+        # Two computes in one process would share Nova's one local node
+        # identity; real hosts each have their own.
+        self.stub_out('nova_docker.driver.DockerDriver._node_uuid',
+                      lambda drv: str(uuid.uuid5(uuid.NAMESPACE_DNS,
+                                                 drv._host)))
+        super().setUp()
+        self.first_url = self.compute.driver._engine.url
+        self.second_url = support.second_engine_url()
+        self.second_docker = support.engine_client(self.second_url)
+        self.host2 = support.unique_host()
+        self.flags(api_url=self.second_url, group='docker')
+        self.compute2 = self._start_compute(self.host2)
+        second = self.useFixture(support.EngineCleanup(self.second_docker,
+                                                       self.host2))
+        second.image_ids = self.engine_cleanup.image_ids

@@ -1,30 +1,10 @@
 """Evacuate between two compute hosts, each with its own engine."""
 
-import uuid
-
 from nova_docker import naming
 from tests.api import base
-from tests import support
 
 
-class EvacuateTest(base.DockerAPITestCase):
-
-    def setUp(self):
-        # Two computes in one process would share Nova's one local node
-        # identity; real hosts each have their own.
-        self.stub_out('nova_docker.driver.DockerDriver._node_uuid',
-                      lambda drv: str(uuid.uuid5(uuid.NAMESPACE_DNS,
-                                                 drv._host)))
-        super().setUp()
-        self.first_url = self.compute.driver._engine.url
-        self.second_url = support.second_engine_url()
-        self.second_docker = support.engine_client(self.second_url)
-        self.host2 = support.unique_host()
-        self.flags(api_url=self.second_url, group='docker')
-        self.compute2 = self._start_compute(self.host2)
-        second = self.useFixture(support.EngineCleanup(self.second_docker,
-                                                       self.host2))
-        second.image_ids = self.engine_cleanup.image_ids
+class EvacuateTest(base.TwoEnginesTestCase):
 
     def test_evacuate_rebuilds_on_the_other_engine(self):
         image_id = self.create_docker_image()

@@ -74,6 +74,8 @@ class Devstack:
             # enable_plugin clones to $DEST/nova-docker; here: this tree.
             'NOVA_DOCKER_DIR': ROOT,
             'NOVA_DOCKER_BUSYBOX': busybox,
+            'NOVA_DOCKER_ENGINE_CONFIG': os.path.join(
+                workdir, 'docker', 'daemon.json'),
         }
         self.env.update(env or {})
         self.set_docker_state(containers=[], images=[])

@@ -2,16 +2,20 @@
 functions (tests/devstack/stubs.sh): what it installs, the config files it
 leaves, the image it uploads and the containers it removes."""
 
+import json
 import os
 
 import fixtures
 import testtools
 
+from nova_docker import tempest_features
 from tests.devstack import harness
 
 HOST = 'devstack-host'
 OURS = {'org.openstack.nova.compute-host': HOST,
         'org.openstack.nova.instance-uuid': 'u1'}
+INFRA = {'org.openstack.nova.compute-host': HOST,
+         'org.openstack.nova.infra-for': 'u1'}
 
 
 class PluginTestCase(testtools.TestCase):
@@ -155,12 +159,24 @@ class StackDockerHostTest(PluginTestCase):
         self.assertEqual('id-of-busybox-docker',
                          conf.get('compute', 'image_ref'))
         self.assertEqual('docker', conf.get('compute', 'hypervisor_type'))
-        features = conf['compute-feature-enabled']
+        features = dict(conf['compute-feature-enabled'])
+        # The all-in-one's tempest runs on the same list.
+        self.assertEqual(tempest_features.compute_features(False), features)
         self.assertEqual('False', features['resize'])
-        self.assertEqual('True', features['console_output'])
-        # What the driver does keeps tempest's defaults.
-        for feature in ('snapshot', 'shelve', 'pause'):
-            self.assertNotIn(feature, features)
+        for feature in ('console_output', 'snapshot', 'shelve', 'pause'):
+            self.assertEqual('True', features[feature])
+        # No Neutron on this host: servers have no ports to attach.
+        self.assertEqual('False', features['interface_attach'])
+
+    def test_tempest_attaches_ports_where_neutron_runs(self):
+        devstack = harness.Devstack(
+            os.path.join(self.workdir, 'neutron'), hostname=HOST,
+            services='n-api,n-cond,n-sch,n-cpu,g-api,placement-api,q-svc,'
+                     'q-agt,tempest')
+        devstack.stack()
+        features = devstack.read_ini(devstack.tempest_conf)[
+            'compute-feature-enabled']
+        self.assertEqual('True', features['interface_attach'])
 
 
 class MixedCloudHostsTest(PluginTestCase):
@@ -254,6 +270,9 @@ class MixedCloudHostsTest(PluginTestCase):
         self.assertIn('does not answer', str(error))
         self.assertIn(['start_service', 'docker'],
                       devstack.calls('start_service'))
+        # Configured before it started: live-restore on.
+        with open(devstack.env['NOVA_DOCKER_ENGINE_CONFIG']) as f:
+            self.assertEqual({'live-restore': True}, json.load(f))
 
 
 class IsolationTest(PluginTestCase):
@@ -317,6 +336,31 @@ class IsolationTest(PluginTestCase):
         summaries = ' '.join(c[1] for c in devstack.calls('echo_summary'))
         self.assertIn('openstack aggregate add host docker-hosts %s' % HOST,
                       summaries)
+        # What a separate controller may not have yet: the printed
+        # commands make them too.
+        self.assertIn('openstack aggregate create --property '
+                      'trait:CUSTOM_NOVA_DOCKER=required docker-hosts',
+                      summaries)
+        self.assertIn('trait create CUSTOM_NOVA_DOCKER', summaries)
+
+    def test_separate_controller_creates_aggregate_and_trait(self):
+        devstack = harness.Devstack(
+            self.workdir, virt_driver='libvirt', hostname='controller',
+            services='n-api,n-cond,n-sch,g-api,placement-api',
+            env={'NOVA_DOCKER_ISOLATE_HOSTS': 'True'})
+        devstack.stack()
+        self.assertIn(['pip_install', 'osc-placement'],
+                      devstack.calls('pip_install'))
+        conf = devstack.read_ini(devstack.nova_conf)
+        self.assertEqual('True', conf.get(
+            'scheduler', 'enable_isolated_aggregate_filtering'))
+        aggregate = self.openstack(devstack, 'aggregate', 'create')
+        self.assertEqual(1, len(aggregate))
+        self.assertIn('trait:CUSTOM_NOVA_DOCKER=required', aggregate[0])
+        self.assertEqual(1, len(self.openstack(devstack, 'trait', 'create')))
+        # No Docker host here: nothing joins the aggregate.
+        self.assertEqual([], self.openstack(devstack, 'aggregate', 'add'))
+        self.assertEqual([], devstack.calls('docker'))
 
 
 class UnstackCleanTest(PluginTestCase):
@@ -335,13 +379,20 @@ class UnstackCleanTest(PluginTestCase):
                 {'id': 'c-other-host', 'name': 'nova-u3', 'labels': dict(
                     OURS, **{'org.openstack.nova.compute-host': 'other',
                              'org.openstack.nova.instance-uuid': 'u3'})},
+                # Infra containers own servers' namespaces: no
+                # instance-uuid label (listings of instances skip them).
+                {'id': 'c-ours-infra', 'name': 'nova-u1-infra',
+                 'labels': INFRA},
+                {'id': 'c-other-infra', 'name': 'nova-u3-infra',
+                 'labels': dict(INFRA, **{
+                     'org.openstack.nova.compute-host': 'other'})},
                 # Not this driver's, though labelled like it.
                 {'id': 'c-lookalike', 'name': 'my-app', 'labels': OURS},
                 {'id': 'c-unrelated', 'name': 'nova-db', 'labels': {}},
             ],
             images=['nova-glance/abc:123', 'nova-snapshot/def:latest',
                     'nova-docker/busybox:latest', 'debian:12',
-                    'nova-glance-other:1'])
+                    'nova-glance-other:1', 'nova-docker/infra:0123abcd'])
 
     def remaining(self):
         return sorted(c['id'] for c in
@@ -349,25 +400,26 @@ class UnstackCleanTest(PluginTestCase):
 
     def test_unstack_removes_only_this_drivers_containers_here(self):
         self.devstack.run('unstack')
-        self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
-                         self.remaining())
-        self.assertEqual(5, len(self.devstack.docker_state_now()['images']))
+        self.assertEqual(['c-lookalike', 'c-other-host', 'c-other-infra',
+                          'c-unrelated'], self.remaining())
+        self.assertEqual(6, len(self.devstack.docker_state_now()['images']))
         rm = [c for c in self.devstack.calls('docker') if c[1] == 'rm']
         self.assertEqual(1, len(rm))
-        self.assertEqual(['c-ours', 'c-ours-stopped'], sorted(rm[0][4:]))
+        self.assertEqual(['c-ours', 'c-ours-infra', 'c-ours-stopped'],
+                         sorted(rm[0][4:]))
 
     def test_unstack_uses_configured_host_name(self):
         self.devstack.write_ini(self.devstack.nova_cpu_conf,
                                 {'DEFAULT': {'host': 'other'}})
         self.devstack.run('unstack')
-        self.assertEqual(['c-lookalike', 'c-ours', 'c-ours-stopped',
-                          'c-unrelated'], self.remaining())
+        self.assertEqual(['c-lookalike', 'c-ours', 'c-ours-infra',
+                          'c-ours-stopped', 'c-unrelated'], self.remaining())
 
     def test_unstack_twice_is_harmless(self):
         self.devstack.run('unstack')
         self.devstack.run('unstack')
-        self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
-                         self.remaining())
+        self.assertEqual(['c-lookalike', 'c-other-host', 'c-other-infra',
+                          'c-unrelated'], self.remaining())
 
     def test_unstack_without_engine(self):
         self.devstack.set_docker_state(running=False, containers=[],
@@ -376,8 +428,8 @@ class UnstackCleanTest(PluginTestCase):
 
     def test_clean_removes_containers_images_and_shim(self):
         self.devstack.run('clean')
-        self.assertEqual(['c-lookalike', 'c-other-host', 'c-unrelated'],
-                         self.remaining())
+        self.assertEqual(['c-lookalike', 'c-other-host', 'c-other-infra',
+                          'c-unrelated'], self.remaining())
         self.assertEqual(['debian:12', 'nova-glance-other:1'],
                          sorted(self.devstack.docker_state_now()['images']))
         self.assertFalse(os.path.exists(os.path.join(

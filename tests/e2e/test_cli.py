@@ -29,7 +29,8 @@ def _cloud_env():
         for line in f:
             key, _, value = line.replace('export ', '', 1).strip(
                 ).partition('=')
-            env[key] = value
+            if key.startswith('OS_'):  # PATH is set above
+                env[key] = value
     return env
 
 

@@ -41,7 +41,8 @@ def host_link_exists(name):
                           capture_output=True).returncode == 0
 
 
-class TestPrivateNetwork(CloudTestCase):
+class PrivateNetworkCase(CloudTestCase):
+    """Servers with a port on the all-in-one's private network."""
 
     @classmethod
     def setUpClass(cls):
@@ -96,6 +97,9 @@ class TestPrivateNetwork(CloudTestCase):
         for version in (4, 6):
             self.assert_pings(a, self.addresses(port_b)[version])
             self.assert_pings(b, self.addresses(port_a)[version])
+
+
+class TestPrivateNetwork(PrivateNetworkCase):
 
     def test_two_servers_on_private_reach_each_other(self):
         image = self.create_image(os.path.join(self.images, 'busybox.tar'))

@@ -85,6 +85,9 @@ class DriverTestCase(testtools.TestCase):
         init_host."""
         driver = driver_mod.DockerDriver(virtapi.VirtAPI())
         driver.init_host(host)
+        # As nova-compute does when it stops: ends the event stream and
+        # the engine watch thread.
+        self.addCleanup(driver.cleanup_host, host)
         return driver
 
     def other_host_cleanup(self):

@@ -84,6 +84,11 @@ class PrivsepNetTest(testtools.TestCase):
         self.assertNotIn(host, netsupport.host_links())
         self.assertEqual(['lo'], netsupport.netns_links(ns.pid))
 
+    def test_only_port_devices_are_deleted(self):
+        # A name no device has: a broken check deletes nothing here.
+        self.assertRaises(privsep.NotOurs, privsep.delete_link,
+                          netsupport.unique_name('br'))
+
     def test_add_veth_replaces_a_stale_pair(self):
         host = netsupport.unique_name('tap')
         peer = netsupport.unique_name('nsd')

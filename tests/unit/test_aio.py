@@ -7,6 +7,9 @@ import tempfile
 import time
 import unittest
 
+from nova_docker.aio import bootstrap
+from nova_docker.aio import cli
+from nova_docker.aio import cloud
 from nova_docker.aio import configs
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import services
@@ -64,6 +67,51 @@ class TestConfigs(unittest.TestCase):
         compute = configs.render(configs.nova_compute(layout))
         self.assertNotIn(layout.secret('db'), compute)
         self.assertIn('compute_driver = novadocker.DockerDriver', compute)
+
+
+class TestHeat(unittest.TestCase):
+
+    def layout(self, **kw):
+        return layout_mod.Layout(tempfile.mkdtemp(), **kw)
+
+    def test_on_by_default_and_no_heat_is_remembered(self):
+        layout = self.layout()
+        self.assertIn('heat-engine', cloud.services_of(layout))
+        self.assertIn('heat', bootstrap.databases(layout))
+        off = layout_mod.Layout(layout.root, heat=False)
+        off.save_settings()
+        again = layout_mod.Layout(layout.root)
+        self.assertFalse(again.heat)
+        self.assertNotIn('heat-api', cloud.services_of(again))
+        self.assertNotIn('heat-engine', cloud.services_of(again))
+        self.assertNotIn('heat', bootstrap.databases(again))
+
+    def test_up_options(self):
+        for argv, want in ((['up'], None), (['up', '--no-heat'], False),
+                           (['up', '--heat'], True)):
+            self.assertEqual(want, cli.parser().parse_args(argv).heat)
+
+    def test_stacks_act_through_trusts_of_the_heat_user(self):
+        layout = self.layout()
+        heat = configs.heat(layout)
+        self.assertEqual('trusts', heat['DEFAULT']['deferred_auth_method'])
+        # A trustee is a user, never scoped to a project.
+        self.assertEqual('heat', heat['trustee']['username'])
+        self.assertNotIn('project_name', heat['trustee'])
+        self.assertEqual(layout.db_url('heat'), heat['database'][
+            'connection'])
+        self.assertEqual('1', heat['DEFAULT']['num_engine_workers'])
+
+    def test_next_steps_name_a_template_that_exists(self):
+        layout = self.layout()
+        steps = cli.next_steps(layout, layout.path('openrc'))
+        line = [s for s in steps.splitlines() if 'stack create' in s][0]
+        template = line.split(' -t ')[1].split()[0]
+        self.assertTrue(os.path.isfile(template), template)
+        bare = self.layout(network='none', heat=False)
+        steps = cli.next_steps(bare, bare.path('openrc'))
+        self.assertNotIn('stack create', steps)
+        self.assertIn('--nic none', steps)
 
 
 class TestNetworkModes(unittest.TestCase):

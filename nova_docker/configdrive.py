@@ -1,0 +1,89 @@
+"""The config drive: Nova's own content, as a read-only directory.
+
+A container has no block devices to attach an ISO to, so the tree Nova
+would put on the config drive ISO (``openstack/latest/meta_data.json``,
+``network_data.json``, ``user_data``, ``vendor_data*.json``, ``ec2/...``) is
+written by Nova's own ``ConfigDriveBuilder`` into a directory under
+``instances_path`` and bind-mounted read-only at ``MOUNT_PATH``, where
+cloud-init's ConfigDrive datasource looks for a seed before it looks for a
+device. The directory lives as long as the server on this host: written at
+each spawn (boot, rebuild, unshelve, evacuate), kept across stop/start and
+reboots, removed with the server's disks.
+"""
+
+import os
+import shutil
+import tempfile
+
+from nova.api.metadata import base as instance_metadata
+from nova import conf as nova_conf
+from nova.virt import configdrive as nova_configdrive
+from oslo_log import log as logging
+
+CONF = nova_conf.CONF
+LOG = logging.getLogger(__name__)
+
+# cloud-init's ConfigDrive datasource reads <seed_dir>/config_drive first.
+MOUNT_PATH = '/var/lib/cloud/seed/config_drive'
+DRIVE_DIR = 'config-drive'
+
+
+def host_dir(instance):
+    """The directory holding the instance's config drive on this host."""
+    return os.path.join(CONF.instances_path, instance.uuid, DRIVE_DIR)
+
+
+def write(instance, injected_files, admin_password, network_info):
+    """Write the config drive if the instance needs one (--config-drive,
+    the image's img_config_drive=mandatory, or force_config_drive); return
+    the container create arguments that mount it (empty if none)."""
+    if not nova_configdrive.required_by(instance):
+        return {}
+    extra_md = {'admin_pass': admin_password} if admin_password else {}
+    metadata = instance_metadata.InstanceMetadata(
+        instance, content=injected_files, extra_md=extra_md,
+        network_info=network_info)
+    final = host_dir(instance)
+    parent = os.path.dirname(final)
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    # Written beside the final place and renamed into it, so a container
+    # never sees a half-written drive, and a rebuild replaces the old one.
+    staging = tempfile.mkdtemp(prefix='.config-drive-', dir=parent)
+    try:
+        builder = nova_configdrive.ConfigDriveBuilder(instance_md=metadata)
+        # The tree make_drive hands to mkisofs; there is no ISO to make.
+        builder._write_md_files(staging)
+        os.chmod(staging, 0o755)
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(staging, final)
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    LOG.info('Config drive written to %s, mounted at %s', final, MOUNT_PATH,
+             instance=instance)
+    return mount_args(final)
+
+
+def mount_args(path):
+    """Container create arguments: path read-only at MOUNT_PATH."""
+    return {'volumes': {path: {'bind': MOUNT_PATH, 'mode': 'ro'}}}
+
+
+def mount_of(container_record):
+    """The host directory mounted as the config drive in the container
+    (from the engine's inspect record), or None."""
+    for mount in container_record.get('Mounts') or []:
+        if mount.get('Destination') == MOUNT_PATH:
+            return mount.get('Source')
+    return None
+
+
+def remove(instance):
+    """Remove the instance's config drive, and its directory under
+    instances_path once empty; a missing one is fine."""
+    path = host_dir(instance)
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass  # gone already, or holds something that is not ours

@@ -1,0 +1,64 @@
+"""What travels when a server moves: the commit's archive without the
+layers of the base image the target already has."""
+
+import hashlib
+import io
+import json
+import tarfile
+
+import testtools
+
+from nova_docker import exception
+from nova_docker import transfer
+
+
+def docker_save(layers, images=1):
+    """A docker save archive: {layer path: (diff id, content)} in order."""
+    out = io.BytesIO()
+    manifest = [{'Config': 'config.json', 'RepoTags': ['x:1'],
+                 'Layers': list(layers)}] * images
+    config = {'rootfs': {'type': 'layers',
+                         'diff_ids': [d for d, _ in layers.values()]}}
+    with tarfile.open(fileobj=out, mode='w') as tar:
+        members = [(path, content) for path, (_, content) in layers.items()]
+        members += [('config.json', json.dumps(config).encode()),
+                    ('manifest.json', json.dumps(manifest).encode())]
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out.seek(0)
+    return out
+
+
+LAYERS = {'a/layer.tar': ('sha256:a', b'base one'),
+          'b/layer.tar': ('sha256:b', b'base two'),
+          'c/layer.tar': ('sha256:c', b'what the server wrote')}
+
+
+class WithoutBaseTest(testtools.TestCase):
+
+    def filtered(self, base, archive=None):
+        out = io.BytesIO()
+        diff_ids, digest, size = transfer._without_base(
+            archive or docker_save(LAYERS), out, base)
+        data = out.getvalue()
+        self.assertEqual(hashlib.sha256(data).hexdigest(), digest)
+        self.assertEqual(len(data), size)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            return diff_ids, tar.getnames()
+
+    def test_the_base_layers_stay_behind(self):
+        diff_ids, names = self.filtered(['sha256:a', 'sha256:b'])
+        self.assertEqual(['sha256:a', 'sha256:b', 'sha256:c'], diff_ids)
+        self.assertEqual(['c/layer.tar', 'config.json', 'manifest.json'],
+                         names)
+
+    def test_everything_travels_without_a_base_or_with_another(self):
+        for base in ([], ['sha256:b'], ['sha256:a', 'sha256:x']):
+            _, names = self.filtered(base)
+            self.assertEqual(5, len(names), base)
+
+    def test_an_archive_of_several_images_is_refused(self):
+        self.assertRaises(exception.MoveFailed, self.filtered, [],
+                          docker_save(LAYERS, images=2))
