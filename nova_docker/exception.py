@@ -103,3 +103,9 @@ def abort_build_if_engine_away(spawn):
 
 class BadReference(exception.Invalid):
     msg_fmt = 'Image reference %(reference)s is not valid: %(reason)s'
+
+
+class StagingFull(exception.NovaException):
+    msg_fmt = ('No room for a %(size)d-byte image download in %(directory)s '
+               '(%(free)d bytes free); free space there or set [docker] '
+               'image_staging_dir to a larger disk.')

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import tempfile
 import time
 
@@ -36,6 +37,7 @@ DOCKER_CONTAINER_FORMAT = 'docker'
 # Glance property naming a registry image to pull instead of an archive.
 REGISTRY_PROPERTY = 'docker_image'
 PROGRESS_INTERVAL_SECONDS = 5
+LOAD_ATTEMPTS = 3
 
 # Repositories only this driver writes to; no tenant reference may name
 # them (the driver trusts what they hold).
@@ -206,18 +208,34 @@ class ImageStore(object):
             except archive.BadArchive as e:
                 raise nova_exception.ImageUnacceptable(image_id=image_id,
                                                        reason=str(e))
+            engine_id = self._load_and_tag(image_id, staged.name, ref)
+        LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
+                 {'id': image_id, 'ref': ref})
+        return engine_id
+
+    def _load_and_tag(self, image_id, path, ref):
+        """Load the archive untagged, then tag it. Until tagged, the image
+        holds no tag: the same content loaded for another Glance image may
+        lose its last tag meanwhile and the engine then deletes it; the
+        load is simply done again."""
+        for _attempt in range(LOAD_ATTEMPTS):
             try:
                 loaded = set(self._engine.load_image(
-                    archive.untagged_stream(staged.name)))
+                    archive.untagged_stream(path)))
             except exception.EngineRefused as e:
                 raise nova_exception.ImageUnacceptable(
                     image_id=image_id,
                     reason='the Docker engine could not load it: %s' % (
                         e.kwargs.get('reason') or e))
-            engine_id = self._tag_loaded(image_id, loaded, ref)
-        LOG.info('Loaded Glance image %(id)s into the engine as %(ref)s',
-                 {'id': image_id, 'ref': ref})
-        return engine_id
+            try:
+                return self._tag_loaded(image_id, loaded, ref)
+            except exception.ImageNotLoaded:
+                LOG.info('The image loaded for Glance image %s was deleted '
+                         'before it was tagged; loading it again', image_id)
+        raise exception.EngineError(
+            action='load Glance image %s' % image_id,
+            reason='the loaded image was deleted before it could be tagged, '
+                   '%d times' % LOAD_ATTEMPTS)
 
     def _tag_loaded(self, image_id, loaded, ref):
         """Tag what the engine says it loaded (not what the archive's file
@@ -234,6 +252,7 @@ class ImageStore(object):
                    len(loaded))
 
     def _download(self, context, image_id, meta, staged):
+        _check_room(os.path.dirname(staged.name), meta.get('size'))
         writer = _VerifyingWriter(staged, image_id, meta)
         try:
             self.image_api.download(context, image_id, data=writer)
@@ -258,6 +277,16 @@ def check_format(image_meta):
 def _field(image_meta, name):
     return getattr(image_meta, name) if image_meta.obj_attr_is_set(name) \
         else None
+
+
+def _check_room(directory, size):
+    """Fail before downloading an image the staging disk cannot hold (a
+    host problem: another host may have room)."""
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    if size and size > free:
+        raise exception.StagingFull(directory=directory, size=size,
+                                    free=free)
 
 
 def _registry_auth(path):

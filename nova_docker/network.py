@@ -70,15 +70,15 @@ def events_to_wait_for(network_info):
             if vif.get('active', True) is False]
 
 
-def plug(instance, network_info, pid):
-    """Plug every port into pid's namespace as planned; on failure unplug
-    those already plugged."""
+def plug(instance, network_info, netns):
+    """Plug every port into netns (the namespace's owner, [pid, container
+    id]) as planned; on failure unplug those already plugged."""
     check_supported(instance, network_info)
     plan = netplan.plan(network_info)
     done = []
     try:
         for vif, iface in zip(network_info, plan.interfaces):
-            plug_one(instance, vif, iface, pid)
+            plug_one(instance, vif, iface, netns)
             done.append((vif, iface))
     except Exception:
         with excutils.save_and_reraise_exception():
@@ -86,8 +86,8 @@ def plug(instance, network_info, pid):
                 _unplug_quietly(instance, vif, iface)
 
 
-def ensure(instance, network_info, pid):
-    """Make every port present in pid's namespace and wired on the host.
+def ensure(instance, network_info, netns):
+    """Make every port present in netns and wired on the host.
 
     Used when the namespace may have been recreated (host reboot, engine
     restart) and after a nova-compute restart. A port counts as present
@@ -100,7 +100,7 @@ def ensure(instance, network_info, pid):
         return
     check_supported(instance, network_info)
     plan = netplan.plan(network_info)
-    links = privsep.netns_links(pid)
+    links = privsep.netns_links(netns)
     names = {name for name, _ in links}
     macs = {mac for _, mac in links}
     for vif, iface in zip(network_info, plan.interfaces):
@@ -114,18 +114,18 @@ def ensure(instance, network_info, pid):
         # Drop what is left of the old wiring first: a userspace (netdev)
         # switch keeps a port's old device open until the port is removed.
         unplug_one(instance, vif, iface)
-        plug_one(instance, vif, iface, pid)
+        plug_one(instance, vif, iface, netns)
         names.add(iface.name)
 
 
-def attach(instance, vif, pid):
+def attach(instance, vif, netns):
     """Hot-plug one port into a running namespace under the first free
     name. It never takes the default route from the NICs already there."""
     check_supported(instance, [vif])
-    present = {name for name, _ in privsep.netns_links(pid)}
+    present = {name for name, _ in privsep.netns_links(netns)}
     index = int(free_name(present)[len(netplan.CONTAINER_PREFIX):])
     iface = netplan.interface(vif, index, default_routes={4, 6})
-    plug_one(instance, vif, iface, pid)
+    plug_one(instance, vif, iface, netns)
     return iface
 
 
@@ -136,15 +136,15 @@ def free_name(present):
     return netplan.container_dev(index)
 
 
-def plug_one(instance, vif, iface, pid):
+def plug_one(instance, vif, iface, netns):
     try:
         privsep.add_veth(iface.host_dev, iface.peer_dev, iface.mtu)
         try:
             _plug_host(instance, vif, iface)
             crashpoint.reached(crashpoint.PORT_PLUG)
-            privsep.move_into_netns(iface.peer_dev, pid)
+            privsep.move_into_netns(iface.peer_dev, netns)
             privsep.configure_in_netns(
-                pid, iface.peer_dev, iface.name, iface.mac, iface.mtu,
+                netns, iface.peer_dev, iface.name, iface.mac, iface.mtu,
                 [list(a) for a in iface.addresses],
                 [list(r) for r in iface.routes])
         except Exception:

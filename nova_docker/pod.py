@@ -80,9 +80,9 @@ class Pods(object):
         try:
             if self._image is None:
                 self._image = infra.ensure_image(self._engine, docker_conf)
-            pid = self._engine.create_infra(instance.uuid, self._image, args)
+            netns = self._engine.create_infra(instance.uuid, self._image, args)
             with wait_for_events(network.events_to_wait_for(network_info)):
-                network.plug(instance, network_info, pid)
+                network.plug(instance, network_info, netns)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._engine.remove_infra(instance.uuid)
@@ -95,12 +95,12 @@ class Pods(object):
         (a new namespace in the same infra container: a workload still
         running sits in the old one) or REMADE (a new infra container: the
         workload must be made again to join it, see Engine.rejoin)."""
-        pid = self._engine.infra_pid(instance.uuid)
-        if pid is not None:
-            network.ensure(instance, network_info or [], pid)
+        netns = self._engine.infra_netns(instance.uuid)
+        if netns is not None:
+            network.ensure(instance, network_info or [], netns)
             return SAME
         try:
-            pid = self._engine.start_infra(instance.uuid)
+            netns = self._engine.start_infra(instance.uuid)
         except nova_exception.InstanceNotFound:
             if not network_info:
                 return SAME   # booted without ports: no infra to start
@@ -113,7 +113,7 @@ class Pods(object):
                         _no_events)
             return REMADE
         LOG.info('Started the infra container again', instance=instance)
-        network.ensure(instance, network_info or [], pid)
+        network.ensure(instance, network_info or [], netns)
         return RESTARTED
 
     def remove(self, instance, network_info):
@@ -136,14 +136,14 @@ class Pods(object):
         self._engine.stop_infra(instance.uuid)
 
     def attach(self, instance, vif):
-        pid = self._engine.infra_pid(instance.uuid)
-        if pid is None:
+        netns = self._engine.infra_netns(instance.uuid)
+        if netns is None:
             try:
-                pid = self._engine.start_infra(instance.uuid)
+                netns = self._engine.start_infra(instance.uuid)
             except nova_exception.InstanceNotFound:
                 raise exception.NoNetworkNamespace(
                     instance_uuid=instance.uuid)
-        return network.attach(instance, vif, pid)
+        return network.attach(instance, vif, netns)
 
     def detach(self, instance, vif):
         iface = netplan.interface(vif, 0)

@@ -12,6 +12,7 @@ idempotent where the driver may repeat them: re-plugging after a restart,
 cleaning up after a failure, deleting what is already gone.
 """
 
+import contextlib
 import errno
 import os
 import re
@@ -68,18 +69,40 @@ def _check_veth(ipr, index, name, kind='veth'):
         raise NotOurs('%s is not a %s device' % (name, kind))
 
 
-def _netns_path(pid):
-    return '/proc/%d/ns/net' % int(pid)
+_CONTAINER_ID = re.compile(r'^[0-9a-f]{64}$')
 
 
-def _check_not_host(pid):
-    """Never configure the host's namespace through a container's pid: a
-    pid that is not (or no longer) a container's must not widen access.
-    The daemon lives in the namespace nova-compute runs in: the host's."""
-    target = os.stat(_netns_path(pid))
-    host = os.stat('/proc/self/ns/net')
-    if (target.st_dev, target.st_ino) == (host.st_dev, host.st_ino):
-        raise HostNamespace('pid %d is in the host network namespace' % pid)
+@contextlib.contextmanager
+def _netns(owner):
+    """An open descriptor of the network namespace of owner, [pid,
+    container id], checked to be that container's: the namespace is
+    opened first, then the process at pid is checked to be in the
+    container's cgroup. A pid reused by another process in between fails
+    the check, and the descriptor keeps the namespace it was opened on,
+    so there is no window for acting on anyone else's. The host's own
+    namespace is refused whatever the pid."""
+    pid, container_id = int(owner[0]), str(owner[1])
+    if not _CONTAINER_ID.match(container_id):
+        raise NotOurs('%r is not a container id' % container_id)
+    fd = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY)
+    try:
+        with open('/proc/%d/cgroup' % pid) as cgroup:
+            if container_id not in cgroup.read():
+                raise NotOurs('pid %d is not a process of container %s' % (
+                    pid, container_id[:12]))
+        target, host = os.fstat(fd), os.stat('/proc/self/ns/net')
+        if (target.st_dev, target.st_ino) == (host.st_dev, host.st_ino):
+            raise HostNamespace('pid %d is in the host network namespace' %
+                                pid)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _netns_handle(fd):
+    """A path to the open namespace that works from any process pyroute2
+    runs its namespace work in (this daemon keeps the descriptor open)."""
+    return '/proc/%d/fd/%d' % (os.getpid(), fd)
 
 
 def _index(ipr, name):
@@ -106,34 +129,33 @@ def add_veth(host_dev, peer_dev, mtu=None):
 
 
 @net_admin.entrypoint
-def move_into_netns(dev, pid):
-    """Move a host device into the network namespace of process pid."""
+def move_into_netns(dev, owner):
+    """Move a host device into the network namespace of owner ([pid,
+    container id])."""
     _check_name(dev, _HOST_DEV, 'host device')
-    _check_not_host(pid)
-    with IPRoute() as ipr:
+    with _netns(owner) as fd, IPRoute() as ipr:
         index = _index(ipr, dev)
         if index is None:
             raise NetlinkError(errno.ENODEV, 'no device %s' % dev)
         _check_veth(ipr, index, dev)
-        ipr.link('set', index=index, net_ns_pid=int(pid))
+        ipr.link('set', index=index, net_ns_fd=fd)
 
 
 @net_admin.entrypoint
-def configure_in_netns(pid, dev, name, mac, mtu, addresses, routes):
-    """Inside pid's namespace: rename ``dev`` to ``name`` and give it the
+def configure_in_netns(owner, dev, name, mac, mtu, addresses, routes):
+    """Inside owner's namespace: rename ``dev`` to ``name`` and give it the
     MAC, MTU, addresses ([address, prefixlen]) and routes
     ([destination, gateway or None]); bring it and loopback up."""
     _check_name(dev, _HOST_DEV, 'host device')
     _check_name(name, _CONTAINER_DEV, 'container device')
-    _check_not_host(pid)
-    with NetNS(_netns_path(pid)) as ns:
+    with _netns(owner) as fd, NetNS(_netns_handle(fd)) as ns:
         index = _index(ns, dev)
         if index is None:
             # Already renamed by an earlier call: configure it again.
             index = _index(ns, name)
         if index is None:
             raise NetlinkError(errno.ENODEV, 'no device %s or %s in the '
-                               'namespace of pid %s' % (dev, name, pid))
+                               'namespace of %s' % (dev, name, owner))
         ns.link('set', index=index, state='down')
         settings = {'ifname': name, 'address': mac}
         if mtu:
@@ -160,21 +182,19 @@ def configure_in_netns(pid, dev, name, mac, mtu, addresses, routes):
 
 
 @net_admin.entrypoint
-def netns_links(pid):
-    """[name, MAC] of each device in pid's network namespace."""
-    _check_not_host(pid)
-    with NetNS(_netns_path(pid)) as ns:
+def netns_links(owner):
+    """[name, MAC] of each device in owner's network namespace."""
+    with _netns(owner) as fd, NetNS(_netns_handle(fd)) as ns:
         return [[link.get('ifname'), link.get('address')]
                 for link in ns.get_links()]
 
 
 @net_admin.entrypoint
-def delete_in_netns(pid, name):
-    """Delete a device inside pid's namespace (a veth takes its host end
+def delete_in_netns(owner, name):
+    """Delete a device inside owner's namespace (a veth takes its host end
     with it). Returns whether it was there."""
     _check_name(name, _CONTAINER_DEV, 'container device')
-    _check_not_host(pid)
-    with NetNS(_netns_path(pid)) as ns:
+    with _netns(owner) as fd, NetNS(_netns_handle(fd)) as ns:
         return _delete(ns, name)
 
 

@@ -9,9 +9,9 @@ tests (not the driver) may run ``iptables``, ``nsenter`` and busybox.
 import os
 import subprocess
 import sys
-import time
 import uuid
 
+import docker
 import fixtures
 from oslo_config import cfg
 from oslo_privsep import daemon
@@ -69,24 +69,29 @@ class PrivsepHelpers(fixtures.Fixture):
 
 
 class Namespace(fixtures.Fixture):
-    """A network namespace held by a sleeping process of our own."""
+    """A network namespace held by a container of our own (network none,
+    only loopback), as the driver's infra containers hold theirs: the
+    privileged functions act only on a container's namespace. ``owner`` is
+    what they take: [pid, container id]."""
+
+    def __init__(self, network_mode='none'):
+        self.network_mode = network_mode
 
     def _setUp(self):
-        self.process = subprocess.Popen(
-            ['unshare', '--net', '--', BUSYBOX, 'sleep', '3600'])
-        self.addCleanup(self._stop)
-        self.pid = self.process.pid
-        # unshare runs before exec: wait until the process is in its own
-        # namespace.
-        host = os.stat('/proc/self/ns/net').st_ino
-        for _ in range(200):
-            if os.stat('/proc/%d/ns/net' % self.pid).st_ino != host:
-                break
-            time.sleep(0.01)
-
-    def _stop(self):
-        self.process.kill()
-        self.process.wait()
+        client = docker.DockerClient(version='auto')
+        extra = {}
+        if self.network_mode == 'none':
+            # IPv6 on, as the driver's infra containers have it.
+            extra['sysctls'] = {'net.ipv6.conf.all.disable_ipv6': '0',
+                                'net.ipv6.conf.default.disable_ipv6': '0'}
+        self.container = client.containers.run(
+            'ndtest/busybox:latest', ['sleep', '3600'], detach=True,
+            network_mode=self.network_mode, name=unique_name('ndns-'),
+            **extra)
+        self.addCleanup(self.container.remove, force=True)
+        self.container.reload()
+        self.pid = self.container.attrs['State']['Pid']
+        self.owner = [self.pid, self.container.id]
 
     def run(self, *argv, timeout=20):
         return nsexec(self.pid, *argv, timeout=timeout)

@@ -64,6 +64,16 @@ def second_engine_url():
     return url
 
 
+def btrfs_engine_url():
+    """URL of the engine on btrfs with quotas tools/run-tests.sh starts
+    (tools/btrfs-engine.sh)."""
+    url = os.environ.get('NOVA_DOCKER_TEST_BTRFS_ENGINE')
+    if not url:
+        raise RuntimeError('NOVA_DOCKER_TEST_BTRFS_ENGINE is not set: run '
+                           'tools/run-tests.sh, which starts that engine')
+    return url
+
+
 class OwnEngine(fixtures.Fixture):
     """A Docker engine of the test's own (tools/second-engine.sh: its own
     socket, data-root and exec-root), which the test may stop and start:

@@ -47,6 +47,8 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
+# Root disk sizes are proven on an engine whose data-root is btrfs.
+command -v mkfs.btrfs >/dev/null || need_pkgs+=(btrfs-progs)
 # Networking: the infra (pause) image is built from catatonit; Open vSwitch
 # (netdev datapath: no kernel module needed) is the switch the tests plug
 # ports into; iproute2/iptables/nsenter serve the tests' own checks only.
@@ -92,6 +94,7 @@ stop_services() {
   stop_aio
   tools/test-registry.sh stop "$LOGS/registry" || true
   tools/second-engine.sh stop "$LOGS/engine2" || true
+  tools/btrfs-engine.sh stop "$LOGS/btrfs" || true
   stop_ovs
   stop_engine
 }
@@ -136,6 +139,9 @@ export NOVA_DOCKER_TEST_REGISTRY=127.0.0.1:${NOVA_DOCKER_TEST_REGISTRY_PORT:-511
 step "starting a second engine (a second compute host, for evacuate)"
 tools/second-engine.sh start "$LOGS/engine2"
 export NOVA_DOCKER_TEST_SECOND_ENGINE=unix://$LOGS/engine2/docker.sock
+step "starting an engine on a loop-mounted btrfs (root disk sizes)"
+tools/btrfs-engine.sh start "$LOGS/btrfs"
+export NOVA_DOCKER_TEST_BTRFS_ENGINE=unix://$LOGS/btrfs/docker.sock
 
 # -- venv --------------------------------------------------------------------
 stamp=$VENV/.nova-docker-deps

@@ -181,7 +181,7 @@ class ContainerCalls(object):
 
     def create_infra(self, instance_uuid, image_ref, create_args):
         """Create and start the instance's infra container; returns its
-        network namespace's pid (the container's init)."""
+        network namespace's owner (see start_infra)."""
         name = naming.infra_name(instance_uuid)
         with self._translated('create the infra container',
                               _image_missing(image_ref)):
@@ -190,30 +190,35 @@ class ContainerCalls(object):
         return self.start_infra(instance_uuid)
 
     def start_infra(self, instance_uuid):
-        """Start the infra container if it is not running; returns its pid.
+        """Start the infra container if it is not running; returns its
+        namespace's owner, [pid of its init, container id]: the
+        privileged side checks the pid still belongs to that container.
         A fresh start means a fresh, empty network namespace."""
         name = naming.infra_name(instance_uuid)
         with self._translated('start the infra container',
                               self._missing(instance_uuid)):
             self.client.api.start(name)
-            state = self.client.api.inspect_container(name)['State']
+            details = self.client.api.inspect_container(name)
+        state = details['State']
         if not state.get('Running') or not state.get('Pid'):
             raise exception.EngineError(
                 action='start the infra container %s' % name,
                 reason='it is %s' % state.get('Status'))
-        return state['Pid']
+        return [state['Pid'], details['Id']]
 
-    def infra_pid(self, instance_uuid):
-        """Pid of the running infra container, or None if it is stopped or
-        missing."""
+    def infra_netns(self, instance_uuid):
+        """Owner ([pid, container id]) of the running infra container's
+        namespace, or None if it is stopped or missing."""
         try:
             with self._translated('inspect the infra container',
                                   self._missing(instance_uuid)):
-                state = self.client.api.inspect_container(
-                    naming.infra_name(instance_uuid))['State']
+                details = self.client.api.inspect_container(
+                    naming.infra_name(instance_uuid))
         except nova_exception.InstanceNotFound:
             return None
-        return state['Pid'] if state.get('Running') else None
+        if not details['State'].get('Running'):
+            return None
+        return [details['State']['Pid'], details['Id']]
 
     def remove_infra(self, instance_uuid):
         """Remove the infra container (its namespace goes with it); a

@@ -45,9 +45,21 @@ class ImageCalls(object):
             return self.client.api.inspect_image(ref)['RootFS']['Layers']
 
     def load_image(self, fileobj):
-        """Stream a ``docker save`` archive into the engine."""
+        """Stream a ``docker save`` archive into the engine; returns what
+        the engine says it loaded (image ids, or names for tagged loads).
+        Not the SDK's images.load: it inspects each image afterwards,
+        which fails if an untagged one is deleted meanwhile."""
+        loaded = []
         with self._translated('load the image'):
-            return [image.id for image in self.client.images.load(fileobj)]
+            for chunk in self.client.api.load_image(fileobj):
+                if 'errorDetail' in chunk:
+                    raise docker_errors.ImageLoadError(
+                        chunk['errorDetail'].get('message'))
+                line = chunk.get('stream') or ''
+                for prefix in ('Loaded image ID: ', 'Loaded image: '):
+                    if line.startswith(prefix):
+                        loaded.append(line[len(prefix):].strip())
+        return loaded
 
     @staticmethod
     def parse_reference(reference):

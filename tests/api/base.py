@@ -68,12 +68,12 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     def _setup_services(self):
         self.flags(compute_driver='novadocker.DockerDriver')
+        if self.engine_url:
+            self.flags(api_url=self.engine_url, group='docker')
         self.flags(api_paste_config=API_PASTE, group='wsgi')
         # Spawn's settle check is part of what is tested: give busy CI
         # machines a margin.
         self.flags(spawn_settle_seconds=0.2, group='docker')
-        if self.engine_url:
-            self.flags(api_url=self.engine_url, group='docker')
         super()._setup_services()
 
     def _setup_compute_service(self):

@@ -98,7 +98,7 @@ class ArchiveTagsTest(base.DriverTestCase):
         self.assertIsNone(self.tag_target(self.tag))
         self.assertEqual(1, len(self.image_tags(image.id)))
 
-    def test_a_tag_of_another_image_is_put_back(self):
+    def test_a_tag_of_another_image_is_never_moved(self):
         # The host's tag points at another image (the nocmd test image,
         # loaded through the driver).
         other = self.create_image(

@@ -22,9 +22,9 @@ class PrivsepNetTest(testtools.TestCase):
         privsep.add_veth(host, peer, mtu)
         self.addCleanup(privsep.delete_link, host)
         privsep.set_master(host, self.bridge)
-        privsep.move_into_netns(peer, ns.pid)
+        privsep.move_into_netns(peer, ns.owner)
         privsep.configure_in_netns(
-            ns.pid, peer, 'eth0', 'fa:16:3e:00:00:%02x' % len(addresses),
+            ns.owner, peer, 'eth0', 'fa:16:3e:00:00:%02x' % len(addresses),
             mtu, [list(a) for a in addresses], [list(r) for r in routes])
         return host
 
@@ -52,12 +52,12 @@ class PrivsepNetTest(testtools.TestCase):
         self.assertEqual(['lo', 'eth0'], netsupport.netns_links(a.pid))
         self.assertEqual(
             [['lo', '00:00:00:00:00:00'], ['eth0', 'fa:16:3e:00:00:02']],
-            [list(link) for link in privsep.netns_links(a.pid)])
+            [list(link) for link in privsep.netns_links(a.owner)])
 
         # Deleting inside the namespace takes the host end with it.
-        self.assertTrue(privsep.delete_in_netns(b.pid, 'eth0'))
+        self.assertTrue(privsep.delete_in_netns(b.owner, 'eth0'))
         self.assertFalse(privsep.link_exists(host_b))
-        self.assertFalse(privsep.delete_in_netns(b.pid, 'eth0'))
+        self.assertFalse(privsep.delete_in_netns(b.owner, 'eth0'))
 
     def test_configure_twice_is_harmless(self):
         ns = self.useFixture(netsupport.Namespace())
@@ -65,9 +65,9 @@ class PrivsepNetTest(testtools.TestCase):
         peer = netsupport.unique_name('nsd')
         privsep.add_veth(host, peer)
         self.addCleanup(privsep.delete_link, host)
-        privsep.move_into_netns(peer, ns.pid)
+        privsep.move_into_netns(peer, ns.owner)
         for _ in range(2):
-            privsep.configure_in_netns(ns.pid, peer, 'eth0',
+            privsep.configure_in_netns(ns.owner, peer, 'eth0',
                                        'fa:16:3e:00:00:01', None,
                                        [['10.78.0.1', 24]], [])
         self.assertIn('10.78.0.1/24', ns.run('ip', 'addr').stdout)
@@ -78,7 +78,7 @@ class PrivsepNetTest(testtools.TestCase):
         peer = netsupport.unique_name('nsd')
         self.addCleanup(privsep.delete_link, host)
         privsep.add_veth(host, peer)
-        privsep.move_into_netns(peer, ns.pid)
+        privsep.move_into_netns(peer, ns.owner)
         self.assertTrue(privsep.delete_link(host))
         self.assertFalse(privsep.delete_link(host))
         self.assertNotIn(host, netsupport.host_links())
@@ -102,13 +102,33 @@ class PrivsepNetTest(testtools.TestCase):
         peer = netsupport.unique_name('nsd')
         self.addCleanup(privsep.delete_link, host)
         privsep.add_veth(host, peer)
-        # This test process lives in the host's namespace.
-        me = os.getpid()
+        # A container of the host's network namespace: its own, but never
+        # one to plug into.
+        ns = self.useFixture(netsupport.Namespace(network_mode='host'))
         self.assertRaises(privsep.HostNamespace,
-                          privsep.move_into_netns, peer, me)
+                          privsep.move_into_netns, peer, ns.owner)
         self.assertRaises(privsep.HostNamespace,
-                          privsep.configure_in_netns, me, peer, 'eth0',
+                          privsep.configure_in_netns, ns.owner, peer, 'eth0',
                           'fa:16:3e:00:00:01', None, [], [])
+        # Nor any process that is not a container's (this test's).
+        self.assertRaises(privsep.NotOurs, privsep.move_into_netns, peer,
+                          [os.getpid(), ns.container.id])
+        self.assertTrue(privsep.link_exists(peer))
+
+    def test_a_pid_of_another_container_is_refused(self):
+        # What a reused pid looks like: the pid is some other container's.
+        a = self.useFixture(netsupport.Namespace())
+        b = self.useFixture(netsupport.Namespace())
+        host = netsupport.unique_name('tap')
+        peer = netsupport.unique_name('nsd')
+        self.addCleanup(privsep.delete_link, host)
+        privsep.add_veth(host, peer)
+        self.assertRaises(privsep.NotOurs, privsep.move_into_netns, peer,
+                          [a.pid, b.container.id])
+        self.assertRaises(privsep.NotOurs, privsep.netns_links,
+                          [a.pid, 'not-an-id'])
+        self.assertTrue(privsep.link_exists(peer))
+        self.assertEqual(['lo'], netsupport.netns_links(a.pid))
 
     def test_names_that_are_not_ours_are_refused(self):
         ns = self.useFixture(netsupport.Namespace())
@@ -116,11 +136,11 @@ class PrivsepNetTest(testtools.TestCase):
                      lambda: privsep.delete_link('docker0'),
                      lambda: privsep.link_exists('eth0'),
                      lambda: privsep.add_veth('lo', 'nsd0'),
-                     lambda: privsep.move_into_netns('lo', ns.pid),
+                     lambda: privsep.move_into_netns('lo', ns.owner),
                      lambda: privsep.set_master('tap0', 'br-int'),
-                     lambda: privsep.delete_in_netns(ns.pid, 'lo'),
+                     lambda: privsep.delete_in_netns(ns.owner, 'lo'),
                      lambda: privsep.configure_in_netns(
-                         ns.pid, 'nsd0', 'lo', 'fa:16:3e:00:00:01', None,
+                         ns.owner, 'nsd0', 'lo', 'fa:16:3e:00:00:01', None,
                          [], [])):
             self.assertRaises(privsep.NotOurs, call)
         self.assertIn('lo', netsupport.netns_links(ns.pid))
