@@ -9,24 +9,54 @@ tools/run-tests.sh runs it alone, after the other e2e tests.
 """
 
 import os
+import subprocess
 import sys
 import time
 
 from tests.e2e import dockerd
-from tests.e2e.test_cli import RUNNING, inspect, osc
-from tests.e2e.test_network import PrivateNetworkCase
+from tests.e2e.test_cli import ENV, RUNNING, inspect, osc
+from tests.e2e.test_network import NETWORK, PrivateNetworkCase
 
-SERVERS = 4
+# The issue's figure: twenty networked servers.
+SERVERS = 20
 # The goal is 30 s from the engine answering (benchmarks/engine_restart.py
 # measures it); a loaded machine gets a margin.
 BACK_WITHIN = 180
+# Twenty boots requested at once on two cores, with a margin.
+BOOT_WITHIN = 300
 
 
 class TestEngineRestart(PrivateNetworkCase):
 
+    def boot_many(self, image_id, count):
+        """count servers with a port on private, in one request; their
+        ids once all are ACTIVE."""
+        name = self.unique('fleet')
+        subprocess.run(
+            ['openstack', 'server', 'create', '--image', image_id,
+             '--flavor', 'm1.nano', '--network', NETWORK, '--min',
+             str(count), '--max', str(count), name],
+            env=ENV, capture_output=True, timeout=120, check=True)
+        deadline = time.monotonic() + BOOT_WITHIN
+        while True:
+            listed = osc('server', 'list', '--name', '^%s-' % name,
+                         '-f', 'json')
+            states = {s['Status'] for s in listed}
+            if len(listed) == count and states == {'ACTIVE'}:
+                break
+            self.assertNotIn('ERROR', states)
+            self.assertLess(time.monotonic(), deadline,
+                            '%d servers not ACTIVE within %d s: %s' % (
+                                count, BOOT_WITHIN, states))
+            time.sleep(1)
+        ids = [s['ID'] for s in listed]
+        self.addCleanup(osc, 'server', 'delete', '--wait', *ids,
+                        check=False)
+        return ids
+
     def test_servers_come_back_after_dockerd_restarts(self):
         image = self.create_image(os.path.join(self.images, 'busybox.tar'))
-        servers = [self.boot(image['id'])['id'] for _ in range(SERVERS)]
+        servers = self.boot_many(image['id'], SERVERS)
         ipv4 = {s: self.addresses(self.port_of(s))[4] for s in servers}
         before = {s: inspect(s)['State']['StartedAt'] for s in servers}
 
