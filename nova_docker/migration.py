@@ -75,11 +75,11 @@ class Migrations(object):
             self._engine.rename(naming.container_name(instance.uuid),
                                 naming.resized_from_name(instance.uuid))
         except Exception as e:
-            # Back as it was: Nova rolls the server back to its state.
-            with excutils.save_and_reraise_exception():
-                self._engine.untag_image(ref)
-                if was_running:
-                    self._engine.start(instance.uuid)
+            # Back as it was; Nova then rolls the server back to its state
+            # (ACTIVE or SHUTOFF) with the reason, not to ERROR.
+            self._engine.untag_image(ref)
+            if was_running:
+                self._engine.start(instance.uuid)
             raise nova_exception.InstanceFaultRollback(inner_exception=e)
         if not same_host:
             # The ports are bound to the target next; the infra container

@@ -1,14 +1,18 @@
-"""What travels when a server moves: the commit's archive without the
-layers of the base image the target already has."""
+"""What travels when a server moves (the commit's archive without the
+layers of the base image the target already has), and a move that fails
+on the source."""
 
 import hashlib
 import io
 import json
 import tarfile
+from unittest import mock
 
+from nova import exception as nova_exception
 import testtools
 
 from nova_docker import exception
+from nova_docker import migration
 from nova_docker import transfer
 
 
@@ -62,3 +66,27 @@ class WithoutBaseTest(testtools.TestCase):
     def test_an_archive_of_several_images_is_refused(self):
         self.assertRaises(exception.MoveFailed, self.filtered, [],
                           docker_save(LAYERS, images=2))
+
+
+class FailedSendTest(testtools.TestCase):
+    """A move that fails on the source leaves the server as it was and
+    tells Nova to roll back (not ERROR)."""
+
+    def test_the_container_runs_again_and_nothing_is_left(self):
+        engine = mock.Mock()
+        engine.inspect.return_value = {'State': {'Running': True}}
+        engine.rename.side_effect = exception.EngineError(
+            action='rename', reason='gone')
+        moves = migration.Migrations(engine, mock.Mock(), mock.Mock(),
+                                     mock.Mock())
+        instance = mock.Mock(uuid='u1')
+        with mock.patch.object(migration.objects.Migration, 'get_by_id',
+                               return_value=mock.Mock(
+                                   id=7, source_compute='a',
+                                   dest_compute='a')):
+            self.assertRaises(nova_exception.InstanceFaultRollback,
+                              moves.migrate_disk_and_power_off,
+                              None, instance, [], 0)
+        engine.untag_image.assert_called_once_with(
+            'nova-migration/u1:7')
+        engine.start.assert_called_once_with('u1')
