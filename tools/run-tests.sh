@@ -36,6 +36,7 @@ SUITES=("$@")
 # that crash or restart parts of it.
 [ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8 tempest e2e)
 mkdir -p "$LOGS"
+rm -f "$LOGS/failures"
 STARTED=$(date +%s)
 
 step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - STARTED ))" "$*"; }
@@ -97,6 +98,12 @@ stop_services() {
   tools/btrfs-engine.sh stop "$LOGS/btrfs" || true
   stop_ovs
   stop_engine
+  # Last, so that the end of the output (all a CI summary may keep) names
+  # what failed and why.
+  if [ -s "$LOGS/failures" ]; then
+    echo "what failed (whole output in $LOGS):"
+    cat "$LOGS/failures"
+  fi
 }
 trap stop_services EXIT
 
@@ -166,7 +173,7 @@ passed_tests=0 failed_tests=0 skipped_tests=0
 run_suite() {  # name, then the command
   local name=$1; shift
   step "suite: $name"
-  if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED"; fi
+  if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED" | tee -a "$LOGS/failures"; fi
 }
 count_run() {  # add a stestr run's totals (its output file) to the closing line
   local n
@@ -182,6 +189,9 @@ stestr_run() {  # test path, then extra stestr arguments
   out=$(mktemp)
   stestr --test-path "$path" --top-dir "$ROOT" run "$@" 2>&1 | tee "$out" || rc=$?
   count_run "$out"
+  # The failing tests and their errors' last lines, for the closing summary.
+  [ "$rc" = 0 ] || grep -E '\.\.\. FAILED|^ *[A-Za-z_.]*(Error|Exception|Failure)\b' "$out" \
+    | cut -c 1-300 | tail -n 30 >>"$LOGS/failures" || true
   rm -f "$out"
   return $rc
 }
