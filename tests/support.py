@@ -148,7 +148,7 @@ class EngineCleanup(fixtures.Fixture):
             for image in self.client.images.list(
                     name=naming.IMAGE_REPOSITORY + image_id):
                 refs += [t for t in image.tags
-                         if t.startswith(naming.IMAGE_REPOSITORY + image_id)]
+                         if naming.IMAGE_REPOSITORY + image_id in t]
         return refs
 
     def _clean(self):
@@ -183,3 +183,17 @@ def make_instance(flavor=None, **kw):
     instance = objects.Instance(**values)
     instance.obj_reset_changes()
     return instance
+
+
+def podman_engine_url(test):
+    """URL of the Podman engine tools/run-tests.sh starts
+    (tools/podman-engine.sh). Without one the test is skipped, except on
+    CI (CI=true), where a missing Podman fails it."""
+    url = os.environ.get('NOVA_DOCKER_TEST_PODMAN')
+    if url:
+        return url
+    why = ('NOVA_DOCKER_TEST_PODMAN is not set: run tools/run-tests.sh '
+           'podman, which starts a Podman engine')
+    if os.environ.get('CI') == 'true':
+        raise RuntimeError(why)
+    test.skipTest(why)

@@ -8,6 +8,8 @@
 #               functions (privsep + pyroute2) on namespaces it makes
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
+#   podman      the same API lifecycle and event tests with Podman as the
+#               engine (tools/podman-engine.sh), both concurrency modes
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
 #   tempest     tempest 47's tempest.api.compute.servers against the
@@ -34,7 +36,7 @@ IMAGES=$ROOT/.test-images
 SUITES=("$@")
 # tempest before e2e: both use one all-in-one, and e2e ends with the tests
 # that crash or restart parts of it.
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api devstack pep8 tempest e2e)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api podman devstack pep8 tempest e2e)
 mkdir -p "$LOGS"
 rm -f "$LOGS/failures"
 STARTED=$(date +%s)
@@ -54,6 +56,8 @@ command -v mkfs.btrfs >/dev/null || need_pkgs+=(btrfs-progs)
 # (netdev datapath: no kernel module needed) is the switch the tests plug
 # ports into; iproute2/iptables/nsenter serve the tests' own checks only.
 [ -x /usr/bin/catatonit ] || need_pkgs+=(catatonit)
+# The second engine kind: Podman serving the Docker API (podman suite).
+command -v podman >/dev/null || need_pkgs+=(podman)
 command -v ovs-vswitchd >/dev/null || need_pkgs+=(openvswitch-switch)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v iptables >/dev/null || need_pkgs+=(iptables)
@@ -96,6 +100,7 @@ stop_services() {
   tools/test-registry.sh stop "$LOGS/registry" || true
   tools/second-engine.sh stop "$LOGS/engine2" || true
   tools/btrfs-engine.sh stop "$LOGS/btrfs" || true
+  [ -z "${NOVA_DOCKER_TEST_PODMAN:-}" ] || tools/podman-engine.sh stop "$LOGS/podman" || true
   stop_ovs
   stop_engine
   # Last, so that the end of the output (all a CI summary may keep) names
@@ -226,8 +231,19 @@ for suite in "${SUITES[@]}"; do
     api)
       # Nova's two concurrency modes: eventlet (its functional tests'
       # default) and native threads (nova-compute's default in Nova 34).
-      OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api
-      OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api
+      # The Podman tests are the podman suite's.
+      OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api --exclude-regex test_podman
+      OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api --exclude-regex test_podman
+      ;;
+    podman)
+      step "starting a Podman engine (log: $LOGS/podman/podman.log)"
+      if tools/podman-engine.sh start "$LOGS/podman"; then
+        export NOVA_DOCKER_TEST_PODMAN=unix://$LOGS/podman/podman.sock
+        OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite podman-eventlet stestr_run tests/api test_podman
+        OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite podman-threading stestr_run tests/api test_podman
+      else
+        failed+=(podman); echo "suite podman: FAILED (no Podman engine)" | tee -a "$LOGS/failures"
+      fi
       ;;
     e2e) run_suite e2e with_aio e2e_tests ;;
     tempest) run_suite tempest with_aio "${AIO[@]}" tempest ;;

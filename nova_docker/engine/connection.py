@@ -17,6 +17,7 @@ from nova import exception as nova_exception
 import requests
 
 from nova_docker import exception
+from nova_docker.engine import dialect as dialects
 
 
 class Connection(object):
@@ -26,6 +27,7 @@ class Connection(object):
         self._timeout = timeout
         self._tls = tls
         self._client = None
+        self._dialect = None
         self._last_info = None
         self._snapshot = {}          # host -> (taken_at, {uuid: row})
         self._snapshot_lock = threading.Lock()
@@ -48,9 +50,11 @@ class Connection(object):
     def connect(self):
         """Open the client, negotiating the API version with the engine."""
         with self._translated('connect'):
-            self._client = docker.DockerClient(
+            client = docker.DockerClient(
                 base_url=self.url, version='auto', timeout=self._timeout,
                 tls=self._tls)
+            self._dialect = dialects.detect(client.version())
+            self._client = client
         return self
 
     @property
@@ -58,6 +62,14 @@ class Connection(object):
         if self._client is None:
             self.connect()
         return self._client
+
+    @property
+    def dialect(self):
+        """How this engine's API differs (engine.dialect), known once
+        connected."""
+        if self._dialect is None:
+            self.connect()
+        return self._dialect
 
     @property
     def api_version(self):
@@ -111,11 +123,12 @@ class Connection(object):
                 base_url=self.url, version=self._client_version(),
                 timeout=timeout, tls=self._tls)
             with contextlib.closing(probe):
-                engine_id = probe.info()['ID']
+                marker = self.dialect.restart_marker(probe.info())
         except (docker_errors.DockerException,
-                requests.exceptions.RequestException):
+                requests.exceptions.RequestException,
+                exception.EngineUnavailable):
             return None
-        return engine_id, _socket_owner(self.url, timeout)
+        return marker, _socket_owner(self.url, timeout)
 
     def _client_version(self):
         client = self._client

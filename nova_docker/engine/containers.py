@@ -36,7 +36,7 @@ class ContainerCalls(object):
                               _image_missing(image_ref)):
             container = self.client.containers.create(
                 image_ref, name=naming.container_name(instance_uuid),
-                **create_args)
+                **self.dialect.create_args(create_args))
         return container.id
 
     def start(self, instance_uuid):
@@ -185,8 +185,8 @@ class ContainerCalls(object):
         name = naming.infra_name(instance_uuid)
         with self._translated('create the infra container',
                               _image_missing(image_ref)):
-            self.client.containers.create(image_ref, name=name,
-                                          **create_args)
+            self.client.containers.create(
+                image_ref, name=name, **self.dialect.create_args(create_args))
         return self.start_infra(instance_uuid)
 
     def start_infra(self, instance_uuid):
@@ -302,7 +302,8 @@ class ContainerCalls(object):
         close() is called from another thread; the stream is closed when
         the block ends.
         """
-        filters = {'type': 'container', 'event': list(actions),
+        filters = {'type': 'container',
+                   'event': self.dialect.event_filter(actions),
                    'label': '%s=%s' % (naming.COMPUTE_HOST, host)}
         if since is not None:
             since = '%d.%09d' % divmod(since, 10 ** 9)

@@ -100,6 +100,7 @@ class ImageCalls(object):
                 tagged_at = _parse_time(
                     (details.get('Metadata') or {}).get('LastTagTime'))
                 for tag in image.get('RepoTags') or []:
+                    tag = self.dialect.short_tag(tag)
                     if tag.startswith(repository):
                         tagged[tag] = tagged_at
         return tagged

@@ -1,0 +1,112 @@
+"""Which engine answers on the socket, and how its Docker API differs.
+
+Docker and Podman (``podman system service``) both serve the Docker
+Engine API, and the docker SDK drives both. Where Podman answers
+differently, the difference is named here, once, and chosen from the
+engine's identity (its ``/version`` components), never from the wording
+of an error. A third engine speaking the Docker API is one more class
+here.
+"""
+
+import resource
+
+# Podman's component name in GET /version.
+PODMAN_COMPONENT = 'Podman Engine'
+
+# Podman gives a container RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
+# unless asked otherwise (Docker lets containers inherit the engine's).
+# Raising a limit above the monitor's (conmon) needs CAP_SYS_RESOURCE,
+# which a host may withhold from root (this project's test machines do:
+# "error setting rlimit type 7"), and Podman 4.3 starts conmon with
+# RLIMIT_NPROC 32768. So containers get explicit limits no higher than
+# those, nor than this service's own hard limits (the host's, for an
+# engine on this host).
+PODMAN_NOFILE = 1048576
+PODMAN_NPROC = 32768
+# Docker container actions -> Podman's names for them, where they differ.
+PODMAN_EVENT_NAMES = {'die': 'died'}
+# Domains Podman gives short image names in its listings.
+PODMAN_SHORT_NAME_DOMAINS = ('docker.io/', 'localhost/')
+
+
+class DockerDialect(object):
+    """Docker Engine: the API as documented."""
+
+    name = 'docker'
+
+    @staticmethod
+    def restart_marker(info):
+        """What of ``info`` changes when the engine restarts: Docker's
+        ID is the daemon's, kept across restarts; with the serving
+        process's identity it tells a restart."""
+        return info['ID']
+
+    def create_args(self, create_args):
+        """Container create arguments as this engine needs them."""
+        return create_args
+
+    def short_tag(self, tag):
+        """An image tag the engine lists, as this driver named it."""
+        return tag
+
+    def event_filter(self, actions):
+        """The names to filter the event stream by, for these Docker
+        container actions."""
+        return list(actions)
+
+
+class PodmanDialect(DockerDialect):
+    """Podman's Docker-compatible API (checked against Podman 4.3)."""
+
+    name = 'podman'
+
+    @staticmethod
+    def restart_marker(info):
+        # Podman's info 'ID' is a new random uuid on every call: it would
+        # look like a restart each time. The serving process (the
+        # socket's peer) alone tells a restart.
+        return None
+
+    def create_args(self, create_args):
+        if create_args.get('ulimits'):
+            return create_args
+        return dict(create_args, ulimits=podman_ulimits())
+
+    def short_tag(self, tag):
+        # Podman lists fully qualified names: a tag made through the API
+        # as 'nova-glance/<id>:latest' comes back 'docker.io/nova-glance/
+        # <id>:latest', one loaded without a domain 'localhost/...'. It
+        # resolves the short name again in every lookup.
+        for domain in PODMAN_SHORT_NAME_DOMAINS:
+            if tag.startswith(domain):
+                return tag[len(domain):]
+        return tag
+
+    def event_filter(self, actions):
+        # Podman filters by its own event names ('died'), though the
+        # events it then sends carry Docker's ('die'): a filter on 'die'
+        # matches nothing.
+        return [PODMAN_EVENT_NAMES.get(a, a) for a in actions]
+
+
+def podman_ulimits(getrlimit=resource.getrlimit):
+    """Explicit nofile and nproc limits a Podman container may have (see
+    PODMAN_NOFILE), as docker SDK Ulimit dicts."""
+    limits = []
+    for name, kind, ceiling in (('nofile', resource.RLIMIT_NOFILE,
+                                 PODMAN_NOFILE),
+                                ('nproc', resource.RLIMIT_NPROC,
+                                 PODMAN_NPROC)):
+        _soft, hard = getrlimit(kind)
+        value = ceiling if hard == resource.RLIM_INFINITY else min(
+            hard, ceiling)
+        limits.append({'Name': name, 'Soft': value, 'Hard': value})
+    return limits
+
+
+def detect(version):
+    """The dialect of an engine, from its GET /version answer."""
+    names = [c.get('Name') for c in version.get('Components') or []]
+    if PODMAN_COMPONENT in names:
+        return PodmanDialect()
+    return DockerDialect()

@@ -1,0 +1,103 @@
+"""How each engine's Docker API differs (engine.dialect), on the answers
+the real engines give (recorded from Docker 20.10 and Podman 4.3)."""
+
+import resource
+
+import testscenarios
+import testtools
+
+from nova_docker.engine import dialect
+
+DOCKER_VERSION = {
+    'Version': '20.10.24+dfsg1', 'ApiVersion': '1.41',
+    'Components': [{'Name': 'Engine', 'Version': '20.10.24+dfsg1'},
+                   {'Name': 'containerd', 'Version': '1.6.20~ds1'},
+                   {'Name': 'runc', 'Version': '1.1.5+ds1'},
+                   {'Name': 'docker-init', 'Version': '0.19.0'}]}
+PODMAN_VERSION = {
+    'Version': '4.3.1', 'ApiVersion': '1.41',
+    'Components': [{'Name': 'Podman Engine', 'Version': '4.3.1'},
+                   {'Name': 'Conmon', 'Version': 'conmon version 2.1.6'},
+                   {'Name': 'OCI Runtime (runc)', 'Version': 'runc 1.1.5'}]}
+
+
+class DetectTest(testscenarios.WithScenarios, testtools.TestCase):
+    scenarios = [
+        ('docker', dict(version=DOCKER_VERSION, name='docker')),
+        ('podman', dict(version=PODMAN_VERSION, name='podman')),
+        ('an engine without components', dict(
+            version={'Version': '19.03.0'}, name='docker')),
+    ]
+
+    def test_detect(self):
+        self.assertEqual(self.name, dialect.detect(self.version).name)
+
+
+def _limits(nofile_hard, nproc_hard):
+    hard = {resource.RLIMIT_NOFILE: nofile_hard,
+            resource.RLIMIT_NPROC: nproc_hard}
+    return lambda kind: (1024, hard[kind])
+
+
+class PodmanUlimitsTest(testscenarios.WithScenarios, testtools.TestCase):
+    scenarios = [
+        # This project's test machines: the host's limits are the ceiling
+        # for open files, conmon's 32768 for processes.
+        ('host below podman', dict(
+            limits=_limits(20000, 96367), nofile=20000, nproc=32768)),
+        ('unlimited host', dict(
+            limits=_limits(resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+            nofile=dialect.PODMAN_NOFILE, nproc=dialect.PODMAN_NPROC)),
+        ('small host', dict(
+            limits=_limits(1024, 4096), nofile=1024, nproc=4096)),
+    ]
+
+    def test_limits(self):
+        self.assertEqual(
+            [{'Name': 'nofile', 'Soft': self.nofile, 'Hard': self.nofile},
+             {'Name': 'nproc', 'Soft': self.nproc, 'Hard': self.nproc}],
+            dialect.podman_ulimits(self.limits))
+
+
+class DialectTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.docker = dialect.detect(DOCKER_VERSION)
+        self.podman = dialect.detect(PODMAN_VERSION)
+
+    def test_podman_containers_get_explicit_ulimits(self):
+        args = self.podman.create_args({'mem_limit': 64})
+        self.assertEqual(64, args['mem_limit'])
+        self.assertEqual(['nofile', 'nproc'],
+                         [u['Name'] for u in args['ulimits']])
+
+    def test_ulimits_asked_for_are_kept(self):
+        mine = [{'Name': 'nofile', 'Soft': 10, 'Hard': 10}]
+        self.assertEqual(mine, self.podman.create_args(
+            {'ulimits': mine})['ulimits'])
+
+    def test_docker_containers_inherit_the_engines_limits(self):
+        self.assertEqual({'mem_limit': 64},
+                         self.docker.create_args({'mem_limit': 64}))
+
+    def test_podman_filters_deaths_by_its_own_name(self):
+        actions = ('start', 'die', 'pause', 'unpause', 'oom')
+        self.assertEqual(['start', 'died', 'pause', 'unpause', 'oom'],
+                         self.podman.event_filter(actions))
+        self.assertEqual(list(actions), self.docker.event_filter(actions))
+
+    def test_restart_marker(self):
+        # Podman's info ID is new on every call: not a marker.
+        info = {'ID': 'JQ2L:XDEN'}
+        self.assertEqual('JQ2L:XDEN', self.docker.restart_marker(info))
+        self.assertIsNone(self.podman.restart_marker(info))
+
+    def test_podman_tags_read_as_the_driver_named_them(self):
+        for listed, short in (
+                ('docker.io/nova-glance/abc:1', 'nova-glance/abc:1'),
+                ('localhost/nova-docker/infra:d6ea', 'nova-docker/infra:d6ea'),
+                ('quay.example:5000/app:1', 'quay.example:5000/app:1')):
+            self.assertEqual(short, self.podman.short_tag(listed))
+        self.assertEqual('docker.io/x/y:1',
+                         self.docker.short_tag('docker.io/x/y:1'))

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A Podman engine (Debian's podman 4.3) serving the Docker API on a socket
+# of its own, with all of its state under STATE_DIR: storage (graph root and
+# run root, volumes under the graph root), temporary files, locks, events
+# log and network configuration. The host's default Podman storage (/var/lib/containers) is
+# never touched. cgroupfs (no systemd here); events to a file (no journald).
+# Images come from the locally built test archives (no registry).
+# Usage: tools/podman-engine.sh start|stop STATE_DIR
+# (stop also removes this engine's containers: they outlive the service)
+set -euo pipefail
+
+action=${1:?usage: podman-engine.sh start|stop STATE_DIR}
+state=${2:?usage: podman-engine.sh start|stop STATE_DIR}
+state=$(mkdir -p "$state" && cd "$state" && pwd)
+sock=$state/podman.sock
+conf=$state/containers.conf
+export CONTAINERS_CONF=$conf
+
+podman_() {
+  podman --root "$state/root" --runroot "$state/run" --storage-driver overlay "$@"
+}
+
+engine() {  # the podman client, asking the service on the socket
+  podman --remote --url "unix://$sock" "$@"
+}
+
+case $action in
+  start)
+    mkdir -p "$state/tmp" "$state/net"
+    # Only this file is read (CONTAINERS_CONF): nothing of the host's
+    # containers.conf, and nothing this engine does lands outside STATE_DIR.
+    cat >"$conf" <<CONF
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$state/events.log"
+tmp_dir = "$state/tmp"
+lock_type = "file"
+[network]
+network_backend = "cni"
+network_config_dir = "$state/net"
+CONF
+    # Not through podman_: the pid file must name podman, not a subshell.
+    podman --root "$state/root" --runroot "$state/run" --storage-driver overlay \
+      system service --time=0 "unix://$sock" >"$state/podman.log" 2>&1 &
+    echo $! >"$state/podman.pid"
+    for _ in $(seq 150); do
+      engine version >/dev/null 2>&1 && break
+      kill -0 "$(cat "$state/podman.pid")" 2>/dev/null || break
+      sleep 0.2
+    done
+    engine version --format "podman engine {{.Server.Version}} on unix://$sock" || {
+      tail -n 20 "$state/podman.log" >&2; exit 1; }
+    ;;
+  stop)
+    # Podman is daemonless: containers outlive the service. This engine's
+    # containers are the tests' own; none is left running.
+    if [ -f "$conf" ]; then
+      podman_ rm --all --force --time 0 >/dev/null 2>&1 || true
+    fi
+    if [ -f "$state/podman.pid" ]; then
+      pid=$(cat "$state/podman.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+      done
+      rm -f "$state/podman.pid"
+    fi
+    # An exec session whose container died meanwhile leaves its conmon
+    # behind (Podman 4.3): end those of this engine, found by their
+    # command line, which names this state directory.
+    for proc in /proc/[0-9]*; do
+      [ "$(cat "$proc/comm" 2>/dev/null)" = conmon ] || continue
+      if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF " $state/"; then
+        kill "${proc#/proc/}" 2>/dev/null || true
+      fi
+    done
+    # The storage keeps its graph root bind-mounted on itself.
+    awk -v dir="$state/" 'index($2, dir) == 1 { print $2 }' /proc/mounts |
+      sort -r | while read -r point; do umount "$point" || true; done
+    ;;
+  *) echo "unknown action $action" >&2; exit 2 ;;
+esac
