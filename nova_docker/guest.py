@@ -47,6 +47,10 @@ _CHPASSWD = (
     'printf "%s\\n%s\\n" "$NOVA_DOCKER_PASSWORD" "$NOVA_DOCKER_PASSWORD" | '
     'busybox passwd "$NOVA_DOCKER_USER" >/dev/null; '
     'else exit 127; fi')
+# Commands the driver runs as root name it by uid: an engine may look a
+# name up in the image's /etc/passwd, which a distroless image lacks
+# (Podman refuses "unable to find user root").
+ROOT_UID = '0'
 # Go's os.ModeSymlink, in the mode of the engine's stat of a path.
 _GO_MODE_SYMLINK = 1 << 27
 
@@ -245,7 +249,7 @@ def run_user_data(engine, instance):
     engine.exec(instance.uuid,
                 ['/bin/sh', '-c', 'exec "$0" >"$1" 2>&1',
                  USER_DATA_SCRIPT, USER_DATA_LOG],
-                user='root', detach=True)
+                user=ROOT_UID, detach=True)
     LOG.info('User-data script started', instance=instance)
 
 
@@ -253,7 +257,7 @@ def set_password(engine, instance, image_config, password):
     """Set the image user's password inside the running container."""
     user = image_user(image_config)
     code, output = engine.exec(
-        instance.uuid, ['sh', '-c', _CHPASSWD], user='root',
+        instance.uuid, ['sh', '-c', _CHPASSWD], user=ROOT_UID,
         environment={'NOVA_DOCKER_USER': user,
                      'NOVA_DOCKER_PASSWORD': password})
     if code in _NOT_RUNNABLE:

@@ -55,7 +55,11 @@ class ContainerCalls(object):
         try:
             with self._translated('kill', self._missing(instance_uuid)):
                 self.client.api.kill(naming.container_name(instance_uuid))
-        except exception.ContainerStateConflict:
+        except (exception.ContainerStateConflict, exception.EngineError):
+            # Docker answers 409, Podman 500 ("container state improper"):
+            # the state decides, not the wording.
+            if self.inspect(instance_uuid)['State'].get('Running'):
+                raise
             LOG.debug('Container of %s was not running', instance_uuid)
 
     def restart(self, instance_uuid, timeout):

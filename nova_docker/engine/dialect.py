@@ -25,6 +25,8 @@ PODMAN_NOFILE = 1048576
 PODMAN_NPROC = 32768
 # Docker container actions -> Podman's names for them, where they differ.
 PODMAN_EVENT_NAMES = {'die': 'died'}
+# Go's os.ModeSymlink, in the mode of the engine's stat of a path.
+GO_MODE_SYMLINK = 1 << 27
 # Domains Podman gives short image names in its listings.
 PODMAN_SHORT_NAME_DOMAINS = ('docker.io/', 'localhost/')
 
@@ -48,6 +50,11 @@ class DockerDialect(object):
     def short_tag(self, tag):
         """An image tag the engine lists, as this driver named it."""
         return tag
+
+    def path_stat(self, stat):
+        """The engine's stat of a path in a container, with
+        ``linkTarget`` set only for a symbolic link."""
+        return stat
 
     def event_filter(self, actions):
         """The names to filter the event stream by, for these Docker
@@ -81,6 +88,13 @@ class PodmanDialect(DockerDialect):
             if tag.startswith(domain):
                 return tag[len(domain):]
         return tag
+
+    def path_stat(self, stat):
+        # Podman sets linkTarget on every path (to the path itself, or
+        # where it resolves); the mode says whether it is a link.
+        if stat.get('linkTarget') and not stat['mode'] & GO_MODE_SYMLINK:
+            return dict(stat, linkTarget='')
+        return stat
 
     def event_filter(self, actions):
         # Podman filters by its own event names ('died'), though the

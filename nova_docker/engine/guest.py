@@ -48,8 +48,8 @@ class GuestCalls(object):
                 api._raise_for_status(response)
         except _PathMissing:
             return None
-        return json.loads(base64.b64decode(
-            response.headers['X-Docker-Container-Path-Stat']))
+        return self.dialect.path_stat(json.loads(base64.b64decode(
+            response.headers['X-Docker-Container-Path-Stat'])))
 
     def put_archive(self, instance_uuid, path, data):
         """Unpack the tar data at path in the container's file system (the

@@ -7,6 +7,7 @@ without ports here."""
 from nova.compute import power_state
 
 from tests.api import test_events
+from tests.api import test_images
 from tests.api import test_lifecycle
 from tests import support
 
@@ -25,6 +26,11 @@ class PodmanEngine(object):
 class PodmanLifecycleTest(PodmanEngine, test_lifecycle.LifecycleTest):
     """Boot from a docker save archive, limits, stop/start, reboots,
     pause, delete leaving nothing, console log, resources."""
+
+
+class PodmanSnapshotTest(PodmanEngine, test_images.SnapshotTest):
+    """Snapshot (commit, save to Glance), boot from it; shelve-offload
+    and unshelve."""
 
 
 class PodmanEventsTest(PodmanEngine, test_events.EngineEventsTest):

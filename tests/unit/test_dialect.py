@@ -101,3 +101,13 @@ class DialectTest(testtools.TestCase):
             self.assertEqual(short, self.podman.short_tag(listed))
         self.assertEqual('docker.io/x/y:1',
                          self.docker.short_tag('docker.io/x/y:1'))
+
+    def test_podman_link_target_only_for_links(self):
+        # Podman's stats of /etc and of /bin/sh (busybox's link).
+        directory = {'name': 'etc', 'mode': 2147484141, 'linkTarget': '/etc'}
+        link = {'name': 'busybox', 'mode': 134218239,
+                'linkTarget': '/bin/busybox'}
+        self.assertEqual('', self.podman.path_stat(directory)['linkTarget'])
+        self.assertEqual('/bin/busybox',
+                         self.podman.path_stat(link)['linkTarget'])
+        self.assertEqual(directory, self.docker.path_stat(directory))
