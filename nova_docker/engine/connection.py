@@ -14,10 +14,13 @@ import docker
 from docker import errors as docker_errors
 from docker import tls as docker_tls
 from nova import exception as nova_exception
+from oslo_log import log as logging
 import requests
 
 from nova_docker import exception
 from nova_docker.engine import dialect as dialects
+
+LOG = logging.getLogger(__name__)
 
 
 class Connection(object):
@@ -53,8 +56,12 @@ class Connection(object):
             client = docker.DockerClient(
                 base_url=self.url, version='auto', timeout=self._timeout,
                 tls=self._tls)
-            self._dialect = dialects.detect(client.version())
+            version = client.version()
+            self._dialect = dialects.detect(version)
             self._client = client
+        LOG.info('Engine at %s: %s %s (API %s)', self.url,
+                 self._dialect.name, version.get('Version'),
+                 client.api.api_version)
         return self
 
     @property
