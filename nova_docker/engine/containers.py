@@ -32,11 +32,15 @@ class ContainerCalls(object):
 
     def create(self, instance_uuid, image_ref, create_args):
         """Create (not start) the instance's container; returns its id."""
+        args = self.dialect.create_args(create_args)
+        owner = (args.get('network_mode') or '').partition('container:')[2]
         with self._translated('create the container',
                               _image_missing(image_ref)):
+            if owner and self.dialect.joined_needs_owner_config:
+                args = self.dialect.joined(
+                    args, self.client.api.inspect_container(owner)['Config'])
             container = self.client.containers.create(
-                image_ref, name=naming.container_name(instance_uuid),
-                **self.dialect.create_args(create_args))
+                image_ref, name=naming.container_name(instance_uuid), **args)
         return container.id
 
     def start(self, instance_uuid):

@@ -47,6 +47,16 @@ class DockerDialect(object):
         """Container create arguments as this engine needs them."""
         return create_args
 
+    # Whether a container joining another's network namespace needs
+    # that container's Config to be made (see joined()).
+    joined_needs_owner_config = False
+
+    def joined(self, create_args, owner_config):
+        """Create arguments of a container joining the network namespace
+        of a container whose Config is owner_config. Docker gives the
+        joining container its owner's hostname and name files."""
+        return create_args
+
     def short_tag(self, tag):
         """An image tag the engine lists, as this driver named it."""
         return tag
@@ -78,6 +88,15 @@ class PodmanDialect(DockerDialect):
         if create_args.get('ulimits'):
             return create_args
         return dict(create_args, ulimits=podman_ulimits())
+
+    joined_needs_owner_config = True
+
+    def joined(self, create_args, owner_config):
+        # Podman joins the network namespace only: the joining container
+        # keeps a hostname of its own (its id) unless given the owner's.
+        # It refuses extra hosts there and writes no resolv.conf for a
+        # namespace it gave no network (README: Podman, not yet).
+        return dict(create_args, hostname=owner_config['Hostname'])
 
     def short_tag(self, tag):
         # Podman lists fully qualified names: a tag made through the API

@@ -111,3 +111,12 @@ class DialectTest(testtools.TestCase):
         self.assertEqual('/bin/busybox',
                          self.podman.path_stat(link)['linkTarget'])
         self.assertEqual(directory, self.docker.path_stat(directory))
+
+    def test_podman_joined_container_takes_the_owners_hostname(self):
+        args = {'network_mode': 'container:nova-x-infra'}
+        owner = {'Hostname': 'vm-1', 'Domainname': ''}
+        self.assertFalse(self.docker.joined_needs_owner_config)
+        self.assertEqual(args, self.docker.joined(args, owner))
+        self.assertTrue(self.podman.joined_needs_owner_config)
+        self.assertEqual(dict(args, hostname='vm-1'),
+                         self.podman.joined(args, owner))
