@@ -130,7 +130,7 @@ class Connection(object):
                 base_url=self.url, version=self._client_version(),
                 timeout=timeout, tls=self._tls)
             with contextlib.closing(probe):
-                marker = self.dialect.restart_marker(probe.info())
+                marker = self.dialect.restart_marker(probe)
         except (docker_errors.DockerException,
                 requests.exceptions.RequestException,
                 exception.EngineUnavailable):

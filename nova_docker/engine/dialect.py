@@ -37,11 +37,11 @@ class DockerDialect(object):
     name = 'docker'
 
     @staticmethod
-    def restart_marker(info):
-        """What of ``info`` changes when the engine restarts: Docker's
-        ID is the daemon's, kept across restarts; with the serving
-        process's identity it tells a restart."""
-        return info['ID']
+    def restart_marker(api):
+        """Asked of the engine through ``api`` (a docker.APIClient): what
+        changes when it restarts. Docker's ID is the daemon's, kept across
+        restarts; with the serving process's identity it tells one."""
+        return api.info()['ID']
 
     def create_args(self, create_args):
         """Container create arguments as this engine needs them."""
@@ -78,10 +78,12 @@ class PodmanDialect(DockerDialect):
     name = 'podman'
 
     @staticmethod
-    def restart_marker(info):
-        # Podman's info 'ID' is a new random uuid on every call: it would
-        # look like a restart each time. The serving process (the
+    def restart_marker(api):
+        # Podman's info 'ID' is a new random uuid on every call, and info
+        # costs it about a second (it asks conmon and the runtime for their
+        # versions): a ping says it answers; the serving process (the
         # socket's peer) alone tells a restart.
+        api.ping()
         return None
 
     def create_args(self, create_args):

@@ -1,14 +1,14 @@
 """The server lifecycle through Nova's API on Podman: the compute host's
 ``[docker] api_url`` is the socket of ``podman system service`` (started
 by tools/podman-engine.sh), and the same tests as on Docker must hold,
-but for what README's Engines section says Podman lacks. Servers boot
-without ports here."""
+but for what README's Podman section says it lacks."""
 
 from nova.compute import power_state
 
 from tests.api import test_events
 from tests.api import test_images
 from tests.api import test_lifecycle
+from tests.api import test_network
 from tests import support
 
 
@@ -31,6 +31,15 @@ class PodmanLifecycleTest(PodmanEngine, test_lifecycle.LifecycleTest):
 class PodmanSnapshotTest(PodmanEngine, test_images.SnapshotTest):
     """Snapshot (commit, save to Glance), boot from it; shelve-offload
     and unshelve."""
+
+
+class PodmanNetworkTest(PodmanEngine, test_network.NetworkTestBase):
+    """Ports on Open vSwitch: NICs, addresses, routes, hostname, traffic
+    across stop/start and reboots, nothing left after delete."""
+
+    test_two_servers_on_one_network_ping_after_reboots = (
+        test_network.NetworkTest.
+        test_two_servers_on_one_network_ping_after_reboots)
 
 
 class PodmanEventsTest(PodmanEngine, test_events.EngineEventsTest):
