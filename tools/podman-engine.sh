@@ -70,12 +70,24 @@ CONF
     # An exec session whose container died meanwhile leaves its conmon
     # behind (Podman 4.3): end those of this engine, found by their
     # command line, which names this state directory.
+    monitors=()
     for proc in /proc/[0-9]*; do
       [ "$(cat "$proc/comm" 2>/dev/null)" = conmon ] || continue
       if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF " $state/"; then
-        kill "${proc#/proc/}" 2>/dev/null || true
+        monitors+=("${proc#/proc/}")
       fi
     done
+    if [ ${#monitors[@]} -gt 0 ]; then
+      kill "${monitors[@]}" 2>/dev/null || true
+      for _ in $(seq 50); do  # gone before the unmount, which they hold
+        alive=0
+        for pid in "${monitors[@]}"; do
+          kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        [ $alive = 1 ] || break
+        sleep 0.2
+      done
+    fi
     # The storage keeps its graph root bind-mounted on itself.
     awk -v dir="$state/" 'index($2, dir) == 1 { print $2 }' /proc/mounts |
       sort -r | while read -r point; do umount "$point" || true; done

@@ -89,6 +89,7 @@ stop_ovs() {
 AIO_STATE=${NOVA_DOCKER_AIO_STATE:-/var/lib/nova-docker-aio}
 AIO=(python3 -m nova_docker.aio --state-dir "$AIO_STATE")
 AIO_UP='' AIO_OURS=''
+PODMAN_STATE=''   # set once the podman suite starts its engine
 stop_aio() {
   if [ -n "$AIO_OURS" ]; then
     echo "bringing down the all-in-one this run brought up"
@@ -100,7 +101,7 @@ stop_services() {
   tools/test-registry.sh stop "$LOGS/registry" || true
   tools/second-engine.sh stop "$LOGS/engine2" || true
   tools/btrfs-engine.sh stop "$LOGS/btrfs" || true
-  [ -z "${NOVA_DOCKER_TEST_PODMAN:-}" ] || tools/podman-engine.sh stop "$LOGS/podman" || true
+  [ -z "$PODMAN_STATE" ] || tools/podman-engine.sh stop "$PODMAN_STATE" || true
   stop_ovs
   stop_engine
   # Last, so that the end of the output (all a CI summary may keep) names
@@ -236,9 +237,10 @@ for suite in "${SUITES[@]}"; do
       OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api --exclude-regex test_podman
       ;;
     podman)
-      step "starting a Podman engine (log: $LOGS/podman/podman.log)"
-      if tools/podman-engine.sh start "$LOGS/podman"; then
-        export NOVA_DOCKER_TEST_PODMAN=unix://$LOGS/podman/podman.sock
+      PODMAN_STATE=$LOGS/podman
+      step "starting a Podman engine (log: $PODMAN_STATE/podman.log)"
+      if tools/podman-engine.sh start "$PODMAN_STATE"; then
+        export NOVA_DOCKER_TEST_PODMAN=unix://$PODMAN_STATE/podman.sock
         OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite podman-eventlet stestr_run tests/api test_podman
         OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite podman-threading stestr_run tests/api test_podman
       else
