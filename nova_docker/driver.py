@@ -13,6 +13,7 @@ import time
 from nova.compute import power_state
 from nova.compute import task_states
 from nova import conf as nova_conf
+from nova import context as nova_context
 from nova import exception as nova_exception
 from nova.image import glance
 from nova import objects
@@ -82,22 +83,45 @@ class DockerDriver(driver.ComputeDriver):
         self._recovery = recovery.Recovery(self._engine, self._pods,
                                            self._host)
         self._watch = recovery.EngineWatch(
-            self._engine, self._recovery, CONF.docker.engine_watch_seconds)
+            self._engine, self._recovery, CONF.docker.engine_watch_seconds,
+            self.emit_event, on_back=self._engine_answers)
+        self._leftovers_due = False
+        self.starting = False
 
     # -- host -------------------------------------------------------------
 
     def init_host(self, host):
+        self.starting = True
         self._host = host
-        self._engine.connect()
-        info = self._engine.info()
-        self._facts = host_mod.facts(info)
+        self._recovery.host = host
         self._pods.init_host(host, CONF.docker)
         self._events = events.EngineEvents(
             self._engine, host, self.emit_event,
-            CONF.docker.stopped_event_delay)
+            CONF.docker.stopped_event_delay, self._watch)
+        try:
+            self._engine_answers()
+        except exception.EngineUnavailable as e:
+            # A host reboot may start nova-compute before dockerd: start
+            # anyway; the watch finishes this when the engine answers and
+            # brings the servers back as after an engine restart.
+            LOG.warning('%s nova-compute starts anyway: servers on this '
+                        'host show power state NOSTATE until the engine '
+                        'answers, then they are brought back.',
+                        e.format_message())
         self._events.start()
-        self._recovery.host = host
         self._watch.start()
+
+    def _engine_answers(self):
+        """What needs the engine at start-up, again after each return of
+        the engine (an upgrade may change what it offers)."""
+        self._engine.connect()
+        info = self._engine.info()
+        self._facts = host_mod.facts(info)
+        self._pods.ensure_image()
+        if self._leftovers_due:
+            self._leftovers_due = False
+            leftovers.reconcile_containers(
+                nova_context.get_admin_context(), self._engine, self._host)
         LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
                  'storage %(driver)s, I/O limits on %(dev)s, root disk size '
                  '%(quota)s',
@@ -116,14 +140,17 @@ class DockerDriver(driver.ComputeDriver):
     def process_instances_at_startup(self, context, instances):
         # Nova calls this once evacuated instances are gone, with the
         # instances it places here: what else this host owns is leftover.
-        leftovers.reconcile(context, self._engine, self._images, self._host,
-                            instances)
+        self._leftovers_due = leftovers.reconcile(
+            context, self._engine, self._images, self._host, instances)
         return instances
 
     def get_available_nodes(self, refresh=False):
         return [self._host]
 
     def get_available_resource(self, nodename):
+        # Nova asks right after init_host, before it takes requests: the
+        # start-up is over.
+        self.starting = False
         info = self._engine.known_info()
         resources = host_mod.resources(info, nodename, self._disk_path(info))
         resources['uuid'] = self._node_uuid()
@@ -163,17 +190,24 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- listing and state ------------------------------------------------
 
+    @exception.answered_while_starting(list)
     def list_instances(self):
         rows = self._engine.list_host(self._host)
         return [row.name for row in rows.values()]
 
+    @exception.answered_while_starting(list)
     def list_instance_uuids(self):
         return list(self._engine.list_host(self._host))
 
     def get_num_instances(self):
         # Nova's power-state sync calls this first, then get_info for each
-        # instance: this one listing serves the whole cycle.
-        return len(self._engine.list_host(self._host))
+        # instance: this one listing serves the whole cycle. While the
+        # engine is away the sync skips its cycle (Nova logs why) and
+        # servers keep their last known state.
+        try:
+            return len(self._engine.list_host(self._host))
+        except exception.EngineUnavailable as e:
+            raise nova_exception.VirtDriverNotReady() from e
 
     def instance_exists(self, instance):
         try:
@@ -182,16 +216,25 @@ class DockerDriver(driver.ComputeDriver):
         except nova_exception.InstanceNotFound:
             return False
 
+    @exception.answered_while_starting(
+        lambda: hardware.InstanceInfo(state=power_state.NOSTATE))
     def get_info(self, instance, use_cache=True):
+        row = None
         if use_cache:
             row = self._engine.cached_list_host(
                 self._host, CONF.docker.state_cache_seconds).get(instance.uuid)
-            if row is not None:
-                return hardware.InstanceInfo(
-                    state=power.for_instance(row.status, None, instance))
-        state = self._engine.inspect(instance.uuid)['State']
-        return hardware.InstanceInfo(state=power.for_instance(
-            state['Status'], state.get('OOMKilled', False), instance))
+        if row is not None:
+            state = power.for_instance(row.status, None, instance)
+        else:
+            engine_state = self._engine.inspect(instance.uuid)['State']
+            state = power.for_instance(engine_state['Status'],
+                                       engine_state.get('OOMKilled', False),
+                                       instance)
+        if (state in (power_state.SHUTDOWN, power_state.CRASHED) and
+                (self._watch.restore_due() or
+                 self._recovery.awaits_restore(instance.uuid))):
+            state = power_state.NOSTATE
+        return hardware.InstanceInfo(state=state)
 
     # -- lifecycle --------------------------------------------------------
 

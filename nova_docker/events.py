@@ -14,12 +14,16 @@ meantime, as the libvirt driver does: a restart must never make Nova stop
 the server. Nova itself ignores events of servers with a task under way
 (its own reboots, stops, snapshots).
 
-Deaths while the engine shuts down are its doing, not the workloads':
-they are not reported (what becomes of those servers is decided when
-the engine is back). When the engine goes away the thread waits (with
-backoff) and subscribes again, from the time of the last event it saw;
-callbacks queued with ``when_engine_back`` (deletes asked for meanwhile)
-run once it answers.
+Deaths while the engine shuts down, or while it comes back after going
+away, are its doing, not the workloads': when the stream ends the thread
+tells the engine watch (``recovery.EngineWatch``, the one owner of "the
+engine went away and came back"), which holds the stops it is handed
+until the servers are back and then reports only those whose container
+still does not run. A crashed engine (``kill -9``) started again without
+``live-restore`` stops every container as it starts; the stream, resumed
+from the time of the last event it saw, replays those deaths. The thread
+waits (with backoff) and subscribes again; callbacks queued with
+``when_engine_back`` (deletes asked for meanwhile) run once it answers.
 """
 
 import threading
@@ -58,8 +62,9 @@ STOP_SECONDS = 10.0
 
 class EngineEvents(object):
 
-    def __init__(self, engine, host, emit, stopped_delay):
+    def __init__(self, engine, host, emit, stopped_delay, watch):
         self._engine = engine
+        self._watch = watch
         self._host = host
         self._emit = emit
         self._stopped_delay = stopped_delay
@@ -137,6 +142,10 @@ class EngineEvents(object):
                 LOG.exception('Reading the engine event stream failed')
             finally:
                 self._set_stream(None)
+            if self._stopping.is_set():
+                return
+            if not lost:
+                self._watch.engine_lost()
             lost = True
             # A death seen while the engine was going away is the engine's
             # doing, not the workload's: such servers are dealt with when
@@ -191,7 +200,8 @@ class EngineEvents(object):
 
     def _emit_stopped(self, lifecycle):
         if self._engine.accepts_connections():
-            self._emit(lifecycle)
+            if not self._watch.hold_stop(lifecycle):
+                self._emit(lifecycle)
         else:
             LOG.info('Not reporting the stop: the engine at %s is going '
                      'away (it stops containers as it shuts down).',

@@ -101,6 +101,26 @@ def abort_build_if_engine_away(spawn):
     return wrapper
 
 
+def answered_while_starting(make_answer):
+    """nova-compute's start-up asks what runs (its evacuation check, each
+    instance's power state) and stops the service on any error: while it
+    starts without an engine, the answer is ``make_answer()`` (nothing
+    known to run, power state NOSTATE, which Nova leaves alone). Once it
+    takes requests (the driver's ``starting`` is false) the engine's error
+    is raised again: an operation must never act on a guess."""
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(driver, *args, **kwargs):
+            try:
+                return method(driver, *args, **kwargs)
+            except EngineUnavailable:
+                if not driver.starting:
+                    raise
+                return make_answer()
+        return wrapper
+    return decorate
+
+
 class BadReference(exception.Invalid):
     msg_fmt = 'Image reference %(reference)s is not valid: %(reason)s'
 

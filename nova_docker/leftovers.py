@@ -47,7 +47,10 @@ LOG = logging.getLogger(__name__)
 def reconcile(context, engine, images, host, instances):
     """Remove this host's leftovers; never raises: start-up housekeeping
     must not stop nova-compute from starting (Nova's periodic
-    ``_cleanup_running_deleted_instances`` is the backstop)."""
+    ``_cleanup_running_deleted_instances`` is the backstop). Returns
+    whether the engine did not answer: then ``reconcile_containers`` is
+    due when it does."""
+    engine_away = False
     for step, args in ((_fault_interrupted_builds, (context, host,
                                                     instances)),
                        (_containers, (context, engine, host, instances)),
@@ -55,9 +58,26 @@ def reconcile(context, engine, images, host, instances):
                        (_staging_files, (images.staging_dir, host))):
         try:
             step(*args)
+        except exception.EngineUnavailable as e:
+            engine_away = True
+            LOG.warning('Start-up cleanup of leftovers (%s) skipped: %s',
+                        step.__name__, e.format_message())
         except Exception:  # noqa: B902 - see the docstring
             LOG.exception('Start-up cleanup of leftovers (%s) failed; '
                           'nova-compute starts anyway', step.__name__)
+    return engine_away
+
+
+def reconcile_containers(context, engine, host):
+    """The containers' part of the start-up cleanup, once an engine that
+    did not answer at start-up does, against what Nova places here now
+    (a build, move or evacuation under way since is placed here). Snapshot
+    tags wait for the next start: an upload may be under way by now."""
+    try:
+        _containers(context, engine, host,
+                    objects.InstanceList.get_by_host(context, host))
+    except Exception:  # noqa: B902 - see reconcile
+        LOG.exception('Cleanup of leftover containers failed')
 
 
 def placed_here(context, host, instances):

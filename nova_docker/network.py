@@ -14,10 +14,12 @@ is already gone, never leaves a device behind nor raises for what is
 missing.
 """
 
+import contextlib
 import threading
 
 from nova.network import model
 from nova.network import os_vif_util
+from nova import utils as nova_utils
 from oslo_log import log as logging
 from oslo_utils import excutils
 import os_vif
@@ -42,6 +44,20 @@ VIF_PLUGGED = 'network-vif-plugged'
 _os_vif_lock = threading.Lock()
 _os_vif_ready = False
 _ovs = None
+# os-vif calls pyroute2 in this process, which runs an asyncio loop per OS
+# thread: in eventlet mode green threads share one, and two plugs at once
+# (servers repaired in parallel) fail with "This event loop is already
+# running". There, one plug or unplug at a time.
+_os_vif_calls = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_at_a_time_if_green():
+    if nova_utils.concurrency_mode_threading():
+        yield
+    else:
+        with _os_vif_calls:
+            yield
 
 
 def initialize():
@@ -183,8 +199,9 @@ def unplug_one(instance, vif, iface):
     of them."""
     try:
         if vif['type'] in SUPPORTED_VIF_TYPES:
-            os_vif.unplug(_os_vif(vif, iface),
-                          os_vif_util.nova_to_osvif_instance(instance))
+            with _one_at_a_time_if_green():
+                os_vif.unplug(_os_vif(vif, iface),
+                              os_vif_util.nova_to_osvif_instance(instance))
     finally:
         # Even when the switch could not be told, no veth is left behind.
         privsep.delete_link(iface.host_dev)
@@ -256,7 +273,8 @@ def _os_vif(vif, iface):
 
 def _plug_host(instance, vif, iface):
     obj = _os_vif(vif, iface)
-    os_vif.plug(obj, os_vif_util.nova_to_osvif_instance(instance))
+    with _one_at_a_time_if_green():
+        os_vif.plug(obj, os_vif_util.nova_to_osvif_instance(instance))
     if isinstance(obj, os_vif_objects.VIFBridge):
         # Hybrid plug: os-vif made the Linux bridge and its link to OVS;
         # the container's host end goes where a VM's tap would.

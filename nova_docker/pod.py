@@ -55,7 +55,11 @@ class Pods(object):
     def init_host(self, host, docker_conf):
         self._host = host
         self._docker_conf = docker_conf
-        self._image = infra.ensure_image(self._engine, docker_conf)
+
+    def ensure_image(self):
+        """Load the infra image now (once the engine answers) rather than
+        at the first boot with ports."""
+        self._image = infra.ensure_image(self._engine, self._docker_conf)
         LOG.info('Infra image for network namespaces: %s', self._image)
 
     def create(self, instance, network_info, docker_conf, wait_for_events):

@@ -10,14 +10,20 @@ network namespace and the container ends of its ports.
 
 ``EngineWatch`` notices a restart from a native thread: every
 ``[docker] engine_watch_seconds`` it asks the engine who it is (see
-``Engine.identity``); a new engine process, or an engine that answers
-again after a silence, triggers ``Recovery.restore_host``. That brings
+``Engine.identity``), and the event stream tells it at once when it ends;
+a new engine process, or an engine that answers again after a silence
+(also the first answer of an engine that was down when nova-compute
+started), triggers ``Recovery.restore_host``. That brings
 every server Nova has ACTIVE (and not busy with a task) back to running
 and every PAUSED one back to paused: infra container started (or made
 again if it is gone), ports plugged into the new namespace by the
 network room, workload started. SHUTOFF servers are left off. With
 ``live-restore`` the containers and namespaces survive and the same pass
-finds nothing to do but check each port's host side.
+finds nothing to do but check each port's host side. Stops the engine
+causes meanwhile (a crashed engine stops every container as it starts
+again) are held by the watch and reported only if the container still
+does not run once the servers are back: Nova never stops a server over
+them.
 
 ``plug_vifs`` (called by nova-compute's init_host for each instance, after
 a service restart or a host reboot) repairs the namespace the same way;
@@ -66,7 +72,18 @@ class Recovery(object):
         # uuid -> (when its repair first failed, whether the whole state or
         # only the namespace is to be repaired); retried by the watch.
         self._pending = {}
+        # uuids a pass over the host has still to bring back.
+        self._restoring = set()
         self._pending_lock = threading.Lock()
+
+    def awaits_restore(self, uuid):
+        """Whether a repair is to bring this instance back. Until then its
+        stopped container is the engine's doing, not the workload's: the
+        driver then reports no state, which Nova's power sync ignores
+        (it would stop a server it finds shut down)."""
+        with self._pending_lock:
+            return (uuid in self._restoring or
+                    self._pending.get(uuid, (None, False))[1])
 
     # -- one instance ------------------------------------------------------
 
@@ -81,7 +98,8 @@ class Recovery(object):
                         'to join its new infra container', instance=instance)
             self._engine.rejoin(instance.uuid,
                                 naming.infra_name(instance.uuid))
-        elif outcome == pod.RESTARTED and self._running(instance):
+        elif (outcome == pod.RESTARTED and
+              self._engine.is_running(instance.uuid)):
             LOG.info('Restarting the workload into its new network '
                      'namespace', instance=instance)
             self._engine.kill(instance.uuid)
@@ -122,13 +140,6 @@ class Recovery(object):
             self._engine.pause(instance.uuid)
         self._forget(instance.uuid)
 
-    def _running(self, instance):
-        try:
-            return bool(
-                self._engine.inspect(instance.uuid)['State'].get('Running'))
-        except nova_exception.InstanceNotFound:
-            return False
-
     # -- the whole host ----------------------------------------------------
 
     def restore_host(self, only=None):
@@ -145,6 +156,8 @@ class Recovery(object):
         started = time.monotonic()
         queue = list(todo)
         lock = threading.Lock()
+        with self._pending_lock:
+            self._restoring.update(i.uuid for i in todo)
 
         def work():
             while True:
@@ -152,10 +165,14 @@ class Recovery(object):
                     if not queue:
                         return
                     instance = queue.pop()
-                with _logged('Bringing an instance back'):
-                    self._restore_locked(
-                        context, instance,
-                        only is None or only[instance.uuid])
+                try:
+                    with _logged('Bringing an instance back'):
+                        self._restore_locked(
+                            context, instance,
+                            only is None or only[instance.uuid])
+                finally:
+                    with self._pending_lock:
+                        self._restoring.discard(instance.uuid)
 
         workers = [threading.Thread(target=work, daemon=True,
                                     name='nova-docker-restore')
@@ -191,6 +208,11 @@ class Recovery(object):
                 LOG.warning('Bringing the instance back failed (%s); '
                             'retrying', e, instance=instance)
                 self._defer(instance.uuid, whole, instance, e, context)
+
+    def is_pending(self, uuid):
+        """Whether a failed repair of this instance is to be retried."""
+        with self._pending_lock:
+            return uuid in self._pending
 
     def retry_pending(self):
         with self._pending_lock:
@@ -254,13 +276,28 @@ def reported_if_missing(context, instance):
 
 
 class EngineWatch(object):
-    """A native thread that notices engine restarts and repairs after
-    them (see the module's notes)."""
+    """The one owner of "the engine went away and came back": a native
+    thread that notices engine restarts (its own probes, or the event
+    stream ending: ``engine_lost``), brings servers back, and until then
+    holds the stopped events of this host's containers, which are then
+    the engine's doing (a crashed engine stops every container when it
+    starts again without ``live-restore``), not the workloads'. Once the
+    servers are back, a held stop is reported only if its container still
+    does not run: recovery decides, never a race between the two."""
 
-    def __init__(self, engine, recovery, interval):
+    def __init__(self, engine, recovery, interval, emit, on_back=None):
         self._engine = engine
         self._recovery = recovery
         self._interval = interval
+        self._emit = emit
+        # Called (in the watch thread) when the engine answers after a
+        # silence or a restart, before servers are brought back.
+        self._on_back = on_back
+        self._lock = threading.Lock()
+        self._lost = False           # a restore is due
+        self._losses = 0             # times the engine was found gone
+        self._held = {}              # uuid -> held STOPPED LifecycleEvent
+        self._wake = threading.Event()
         self._stop = None
         self._thread = None
 
@@ -280,29 +317,98 @@ class EngineWatch(object):
         if self._thread is None:
             return
         self._stop.set()
+        self._wake.set()
         self._thread.join(PROBE_TIMEOUT + self._interval)
         self._thread = None
 
+    def engine_lost(self):
+        """The engine went away (the event stream ended): servers are to
+        be checked when it answers, and its stops held until then."""
+        if not self._interval:
+            return
+        with self._lock:
+            self._lost = True
+            self._losses += 1
+        self._wake.set()
+
+    def restore_due(self):
+        """Whether the engine went away and its servers are not all back
+        yet (then a stopped container is the engine's doing)."""
+        with self._lock:
+            return self._lost
+
+    def hold_stop(self, lifecycle):
+        """Keep a STOPPED event until the servers are back; False (emit it
+        now) when no restore is due."""
+        with self._lock:
+            if not self._lost:
+                return False
+            self._held[lifecycle.get_instance_uuid()] = lifecycle
+        LOG.info('Stop seen while the engine at %s comes back: reported '
+                 'only if the container does not run once servers are back',
+                 self._engine.url,
+                 instance_uuid=lifecycle.get_instance_uuid())
+        return True
+
     def _run(self, stop):
         known = self._engine.identity(PROBE_TIMEOUT)
-        silent = known is None
-        while not stop.wait(self._interval):
+        if known is None:
+            self.engine_lost()
+        while not stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if stop.is_set():
+                return
             with _logged('Engine watch'):
-                identity = self._engine.identity(PROBE_TIMEOUT)
-                if identity is None:
-                    if not silent:
-                        LOG.warning('Docker engine at %s stopped answering',
-                                    self._engine.url)
-                    silent = True
-                    continue
-                if silent or identity != known:
-                    LOG.warning('Docker engine at %s is back (new process: '
-                                '%s); bringing servers back',
-                                self._engine.url, identity != known)
-                    silent, known = False, identity
-                    self._recovery.restore_host()
-                else:
-                    self._recovery.retry_pending()
+                known = self._check(known)
+
+    def _check(self, known):
+        identity = self._engine.identity(PROBE_TIMEOUT)
+        with self._lock:
+            lost, losses = self._lost, self._losses
+            if identity is None and not lost:
+                LOG.warning('Docker engine at %s stopped answering',
+                            self._engine.url)
+                self._lost = True
+        if identity is None:
+            return known
+        if lost or identity != known:
+            with self._lock:
+                self._lost = True
+            LOG.warning('Docker engine at %s is back (new process: %s); '
+                        'bringing servers back', self._engine.url,
+                        known is not None and identity != known)
+            if self._on_back is not None:
+                self._on_back()
+            self._recovery.restore_host()
+            self._release_held(losses)
+        else:
+            self._recovery.retry_pending()
+            self._release_held(losses)
+        return identity
+
+    def _release_held(self, losses):
+        """Report the held stops of containers that do not run; keep those
+        whose repair is to be retried (recovery still decides)."""
+        with self._lock:
+            if self._losses != losses:
+                return   # gone again meanwhile: held until its next return
+            self._lost = False
+            held, self._held = self._held, {}
+        for uuid, lifecycle in held.items():
+            try:
+                keep = self._recovery.is_pending(uuid)
+                running = not keep and self._engine.is_running(uuid)
+            except exception.EngineUnavailable:
+                keep = True   # gone again: held until its next return
+            if keep:
+                with self._lock:
+                    self._held.setdefault(uuid, lifecycle)
+            elif running:
+                LOG.info('Not reporting the stop: running again after the '
+                         'engine came back', instance_uuid=uuid)
+            else:
+                self._emit(lifecycle)
 
 
 @contextlib.contextmanager

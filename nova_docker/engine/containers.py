@@ -111,6 +111,13 @@ class ContainerCalls(object):
             return self.client.api.inspect_container(
                 naming.container_name(instance_uuid))
 
+    def is_running(self, instance_uuid):
+        """Whether the container exists and runs (paused counts)."""
+        try:
+            return bool(self.inspect(instance_uuid)['State'].get('Running'))
+        except nova_exception.InstanceNotFound:
+            return False
+
     def logs(self, instance_uuid, max_bytes):
         """The container's stdout and stderr, at most the last max_bytes."""
         with self._translated('read the logs', self._missing(instance_uuid)):

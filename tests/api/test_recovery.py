@@ -6,15 +6,19 @@ namespace or ports already gone."""
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 
+from nova.compute import power_state
 from nova import context as nova_context
 from nova import objects
 
 from nova_docker import naming
 from nova_docker import netplan
+from nova_docker import recovery
 from tests.api import test_network
 from tests import netsupport
 from tests import support
@@ -23,6 +27,8 @@ SECOND_ENGINE = os.path.join(support.ROOT, 'tools', 'second-engine.sh')
 # The goal is 30 s from the engine answering; asserted with a margin for a
 # loaded CI machine (benchmarks/ measures the real figure).
 BACK_WITHIN = 120
+# Longer than the event stream takes to follow an engine that answers again.
+SLOW_RESTORE = 5
 
 
 def wait_for(predicate, timeout, what):
@@ -53,12 +59,30 @@ class OwnEngine(object):
         subprocess.run([SECOND_ENGINE, 'stop', self.dir], check=True,
                        timeout=120, capture_output=True)
 
+    def crash(self):
+        """kill -9 of dockerd, as a crash or the OOM killer does it (its
+        containerd dies with it; the containers' shims live on)."""
+        with open(os.path.join(self.dir, 'docker.pid')) as f:
+            pid = int(f.read())
+        with open(os.path.join(self.dir, 'exec', 'containerd',
+                               'containerd.pid')) as f:
+            containerd = int(f.read())
+        os.kill(pid, signal.SIGKILL)
+        # dockerd refuses to start while its pid file or its containerd's
+        # names a process, a zombie included: wait until whoever adopted
+        # them reaped them (an init system does so at once).
+        wait_for(lambda: not any(os.path.exists('/proc/%d' % p)
+                                 for p in (pid, containerd)),
+                 60, 'dockerd %d and its containerd reaped' % pid)
+
     def remove(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class EngineRestartTest(test_network.NetworkTestBase):
+class OwnEngineTestBase(test_network.NetworkTestBase):
+    """Networked servers on a compute host whose engine is the test's
+    own, which it may stop, kill and start."""
 
     def setUp(self):
         self.engine = OwnEngine()
@@ -95,6 +119,9 @@ class EngineRestartTest(test_network.NetworkTestBase):
         self.engine.stop()
         self.engine.start(*options)
         return time.monotonic()
+
+
+class EngineRestartTest(OwnEngineTestBase):
 
     def test_servers_come_back_after_engine_restarts(self):
         port_a, a4, _ = self.make_port()
@@ -142,6 +169,45 @@ class EngineRestartTest(test_network.NetworkTestBase):
             self._delete_server(server)
             self.assert_no_container(server)
         self.assert_no_host_devices(port_a, port_b)
+
+    def test_power_sync_waits_for_the_restore(self):
+        # Nova's periodic power sync stops an ACTIVE server it finds shut
+        # down. After an engine restart, servers wait their turn to be
+        # brought back (a few at a time): one still waiting must not look
+        # shut down to the sync.
+        server = self.boot(self.image_id, self.flavor_id)
+        waiting, go_on = threading.Event(), threading.Event()
+        recovery = self.compute.driver._recovery
+        restore_locked = recovery._restore_locked
+
+        def wait_turn(*args):
+            waiting.set()
+            go_on.wait(BACK_WITHIN)
+            restore_locked(*args)
+        self.stub_out('nova_docker.recovery.Recovery._restore_locked',
+                      lambda self_, *args: wait_turn(*args))
+        self.addCleanup(go_on.set)
+
+        self.restart_engine()
+        self.assertTrue(waiting.wait(BACK_WITHIN), 'no restore started')
+        self.assertEqual('exited', self.state(server))
+        context = nova_context.get_admin_context()
+        instance = objects.Instance.get_by_uuid(context, server['id'])
+        self.compute.manager._query_driver_power_state_and_sync(context,
+                                                                instance)
+        shown = self.api.get_server(server['id'])
+        self.assertEqual('ACTIVE', shown['status'])
+        self.assertIsNone(shown['OS-EXT-STS:task_state'])
+        self.assertEqual(power_state.NOSTATE,
+                         shown['OS-EXT-STS:power_state'])
+
+        go_on.set()
+        wait_for(lambda: self.state(server) == 'running', BACK_WITHIN,
+                 'the server running again')
+        wait_for(lambda: self.api.get_server(server['id'])[
+            'OS-EXT-STS:power_state'] == power_state.RUNNING, BACK_WITHIN,
+            'power state Running in the API')
+        self.assertEqual('ACTIVE', self.api.get_server(server['id'])['status'])
 
 
 class TolerantCallsTest(test_network.NetworkTestBase):
@@ -245,3 +311,92 @@ class ComputeRestartTest(test_network.NetworkTestBase):
             self._delete_server(server)
             self.assert_no_container(server)
         self.assert_no_host_devices(port_a, port_b)
+
+
+class EngineCrashTest(OwnEngineTestBase):
+    """The engine is killed (kill -9, no live-restore): it stops every
+    container as it starts again. Recovery alone decides what becomes of
+    the servers: Nova never stops them."""
+    # Nova stops a server reported dead by an RPC cast, as in production.
+    CAST_AS_CALL = False
+
+    def _setup_services(self):
+        self.flags(stopped_event_delay=0.5, group='docker')
+        super()._setup_services()
+
+    def active_until(self, servers, condition, timeout):
+        """Wait for ``condition``, failing as soon as the API shows one of
+        ``servers`` other than ACTIVE, and for a while after it (any stop
+        reported late has had its delay and Nova its time)."""
+        def look():
+            for server in servers:
+                self.assertEqual('ACTIVE',
+                                 self.api.get_server(server['id'])['status'])
+            return condition()
+        wait_for(look, timeout, 'servers running again')
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            look()
+
+    def assert_running_as_before(self, server):
+        server = self.api.get_server(server['id'])
+        self.assertEqual(('ACTIVE', power_state.RUNNING, None), (
+            server['status'], server['OS-EXT-STS:power_state'],
+            server['OS-EXT-STS:task_state']))
+        self.assertEqual('running', self.state(server))
+        self.assertNotIn('stop', [a['action'] for a in
+                                  self.api.get_instance_actions(server['id'])])
+
+    def test_servers_come_back_after_engine_crash(self):
+        port_a, a4, _ = self.make_port()
+        port_b, b4, _ = self.make_port()
+        a = self.boot_with_ports(port_a)
+        b = self.boot_with_ports(port_b)
+        a_started = self.started_at(a)
+        # Bringing servers back takes a while on a host with many of them:
+        # meanwhile the event stream is back and replays the deaths the
+        # engine caused as it started.
+        restore_host = recovery.Recovery.restore_host
+
+        def slow_restore(*args, **kwargs):
+            time.sleep(SLOW_RESTORE)
+            return restore_host(*args, **kwargs)
+        self.stub_out('nova_docker.recovery.Recovery.restore_host',
+                      slow_restore)
+
+        self.engine.crash()
+        self.engine.start()
+        self.active_until(
+            (a, b), lambda: all(self.state(s) == 'running' for s in (a, b)),
+            BACK_WITHIN)
+        self.assertNotEqual(a_started, self.started_at(a))
+        for server in (a, b):
+            self.assert_running_as_before(server)
+        self.assertIn('%s/24' % a4, self.addresses_of(a))
+        self.assert_pings(a, b4)
+        self.assert_pings(b, a4)
+
+    def test_compute_starts_while_engine_is_down(self):
+        port, v4, _ = self.make_port()
+        server = self.boot_with_ports(port)
+        # A host reboot that brings nova-compute up before dockerd.
+        self.compute.stop()
+        self.engine.crash()
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+
+        self.assertEqual('up', self.api.get_services(
+            host=self.host, binary='nova-compute')[0]['state'])
+        self.assertIn('nova-compute starts anyway',
+                      self.stdlog.logger.output)
+        self.assertEqual('ACTIVE',
+                         self.api.get_server(server['id'])['status'])
+
+        self.engine.start()
+        self.active_until(
+            (server,), lambda: self.state(server) == 'running', BACK_WITHIN)
+        self.assert_running_as_before(server)
+        self.assertIn('%s/24' % v4, self.addresses_of(server))
+        # The event stream follows the engine that came late.
+        self.docker.api.kill(naming.container_name(server['id']))
+        self._wait_for_state_change(server, 'SHUTOFF')

@@ -82,9 +82,11 @@ class DriverTestCase(testtools.TestCase):
 
     def make_driver(self, host):
         """A driver as nova-compute makes it: constructed, then
-        init_host."""
+        init_host, then asked for resources (its pre_start_hook, after
+        which it takes requests)."""
         driver = driver_mod.DockerDriver(virtapi.VirtAPI())
         driver.init_host(host)
+        driver.get_available_resource(host)
         # As nova-compute does when it stops: ends the event stream and
         # the engine watch thread.
         self.addCleanup(driver.cleanup_host, host)

@@ -527,15 +527,38 @@ class HostTest(base.DriverTestCase):
         # Glance holds docker save archives as disk_format=raw.
         self.assertTrue(self.driver.capabilities['supports_image_type_raw'])
 
+    def start_without_engine(self, url):
+        """init_host of a host whose engine does not answer: nova-compute
+        starts, with a warning naming the engine and the option."""
+        driver = driver_mod.DockerDriver(virtapi.VirtAPI())
+        driver.init_host(self.host)
+        self.addCleanup(driver.cleanup_host, self.host)
+        self.assertIn('Docker engine at %s is not answering' % url,
+                      self.logger.output)
+        self.assertIn('api_url', self.logger.output)
+        self.assertIn('nova-compute starts anyway', self.logger.output)
+        return driver
+
     def test_init_host_with_an_unreachable_engine(self):
         url = 'unix:///tmp/nobody-%s.sock' % uuidutils.generate_uuid()
         self.flags(api_url=url, group='docker')
-        driver = driver_mod.DockerDriver(virtapi.VirtAPI())
-        e = self.assertRaises(exception.EngineUnavailable, driver.init_host,
-                              self.host)
+        driver = self.start_without_engine(url)
+        # What nova-compute's start-up asks: nothing known to run, power
+        # state unknown (Nova leaves such servers alone).
+        instance = self.make_instance()
+        self.assertEqual([], driver.list_instance_uuids())
+        self.assertEqual(power_state.NOSTATE,
+                         driver.get_info(instance, use_cache=False).state)
+        # Nova's power sync skips its cycles (servers keep their state).
+        self.assertRaises(nova_exception.VirtDriverNotReady,
+                          driver.get_num_instances)
+        # Once it takes requests, operations fail naming the engine.
+        self.assertRaises(exception.EngineUnavailable,
+                          driver.get_available_resource, self.host)
+        e = self.assertRaises(exception.EngineUnavailable, driver.get_info,
+                              instance)
         self.assertIsInstance(e, nova_exception.HypervisorUnavailable)
         self.assertIn(url, e.format_message())
-        self.assertIn('api_url', e.format_message())
 
     def test_init_host_with_an_engine_that_does_not_answer(self):
         # A socket that takes connections but never answers: the driver
@@ -548,15 +571,9 @@ class HostTest(base.DriverTestCase):
         silent.listen(8)
         url = 'unix://' + path
         self.flags(api_url=url, api_timeout=1, group='docker')
-        driver = driver_mod.DockerDriver(virtapi.VirtAPI())
-        e = self.assertRaises(exception.EngineUnavailable, driver.init_host,
-                              self.host)
-        self.assertIn(url, e.format_message())
+        self.start_without_engine(url)
 
     def test_init_host_with_a_closed_tcp_port(self):
         url = 'tcp://127.0.0.1:9'
         self.flags(api_url=url, group='docker', api_timeout=5)
-        driver = driver_mod.DockerDriver(virtapi.VirtAPI())
-        e = self.assertRaises(exception.EngineUnavailable, driver.init_host,
-                              self.host)
-        self.assertIn(url, e.format_message())
+        self.start_without_engine(url)
