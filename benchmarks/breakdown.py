@@ -18,16 +18,15 @@ OVS_LOG = '/var/log/openvswitch/ovs-vswitchd.log'
 # (milestone, what happened by then), in the order a boot passes them.
 MILESTONES = (
     ('claim', 'nova-compute claimed the host (API, scheduler, conductor)'),
-    ('infra_created', 'infra container created (Neutron port created and '
-                      'bound by nova-compute before)'),
+    ('infra_created', 'infra container created (port made, bound before)'),
     ('infra_started', 'infra container started'),
     ('switch_port', 'host end on br-int (privsep veth, os-vif plug)'),
     ('plugged', 'NIC configured in the namespace (privsep)'),
     ('agent_port', 'Open vSwitch agent handles the port (its loop)'),
     ('agent_wired', 'agent wired it (flows, firewall), told Neutron'),
     ('event', 'network-vif-plugged reaches nova-api (Neutron batching)'),
-    ('workload_created', 'workload container created (wait over)'),
-    ('workload_started', 'workload container started'),
+    ('workload_created', 'workload container created (not started)'),
+    ('workload_started', 'workload started (after the wait)'),
     ('spawned', 'spawn returned (settle check, password)'),
     ('active', 'the API says ACTIVE (client polls every 0.1 s)'),
 )
@@ -187,14 +186,20 @@ def print_table(title, columns):
     print(fmt % (('milestone: median seconds since POST, +step',)
                  + tuple(heading for heading, _, _ in columns)))
     last = [0.0] * len(columns)
-    for milestone, what in MILESTONES:
+    # Rows in the order the first column passed them: some steps overlap
+    # (the workload is made while the agent wires the port).
+    order = dict((m, i) for i, (m, _) in enumerate(MILESTONES))
+    rows = sorted(MILESTONES, key=lambda mw: next(
+        (values[mw[0]][0] for _, values, _ in columns if mw[0] in values),
+        order[mw[0]]))
+    for milestone, what in rows:
         cells = []
         for i, (_, values, n) in enumerate(columns):
             if milestone not in values:
                 cells.append('-')
                 continue
             at, count = values[milestone]
-            cells.append('%5.2f  +%4.2f%s' % (
+            cells.append('%5.2f  %+5.2f%s' % (
                 at, at - last[i], '' if count == n else ' (%d/%d)' % (
                     count, n)))
             last[i] = at

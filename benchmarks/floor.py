@@ -44,10 +44,13 @@ class FloorCompute(object):
                         conf], env=configs.service_env(self.layout))
         self._wait(lambda: self._service_up(started), 180,
                    'the floor nova-compute did not report')
-        subprocess.run([self.layout.bin('nova-manage'), '--config-file',
-                        configs.conf(self.layout, 'nova'), 'cell_v2',
-                        'discover_hosts'], check=True,
-                       stdout=subprocess.DEVNULL)
+        found = subprocess.run(
+            [self.layout.bin('nova-manage'), '--config-file',
+             configs.conf(self.layout, 'nova'), 'cell_v2', 'discover_hosts'],
+            capture_output=True, text=True)
+        if found.returncode:
+            raise SystemExit('nova-manage cell_v2 discover_hosts failed: '
+                             + found.stderr)
         self._wait(self._hypervisor_listed, 60,
                    'the floor host is not in the cell')
         return self
