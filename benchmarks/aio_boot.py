@@ -236,7 +236,7 @@ def log_paths(layout):
         'neutron-openvswitch-agent')] + [breakdown.OVS_LOG]
 
 
-def print_breakdown(layout, engine, logs, since, boots):
+def print_breakdown(layout, logs, events, boots):
     """The networked one-at-a-time boots' timeline on each side."""
     found, ports = {}, {}
     sids = {side: [sid for sid, _, _ in boots[side]] for side in boots}
@@ -251,8 +251,6 @@ def print_breakdown(layout, engine, logs, since, boots):
         logs.lines(layout.log('neutron-openvswitch-agent')), ports, found)
     breakdown.from_switch_log(logs.lines(breakdown.OVS_LOG), ports, found,
                               netplan.host_dev)
-    events = engine.events(since=int(since), until=int(time.time()) + 1,
-                           filters={'type': 'container'}, decode=True)
     breakdown.from_engine_events(events, sids[DOCKER], found)
     breakdown.print_table(
         'Where a networked boot\'s time goes (the one-at-a-time boots '
@@ -300,13 +298,16 @@ def main():
                     network = cloud.network_id(args.network)
                     with floor_mod.PortBinding(cloud.layout):
                         logs = breakdown.Logs(log_paths(cloud.layout))
-                        since = time.time()
+                        events = breakdown.EngineEvents(engine)
                         boots = {}
-                        rows += cloud.against_floor(args.n, tag, floor,
-                                                    network, boots)
+                        try:
+                            rows += cloud.against_floor(args.n, tag, floor,
+                                                        network, boots)
+                        finally:
+                            events = events.stop()
             print_table(rows, args.n)
             if args.network:
-                print_breakdown(cloud.layout, engine, logs, since, boots)
+                print_breakdown(cloud.layout, logs, events, boots)
         else:
             servers += cloud.serial_and_parallel(args.n, tag)
         if args.network and not args.floor:

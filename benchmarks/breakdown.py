@@ -11,6 +11,7 @@ Milestones a side does not have (the floor plugs nothing) are left out.
 import datetime
 import re
 import statistics
+import threading
 import time
 
 OVS_LOG = '/var/log/openvswitch/ovs-vswitchd.log'
@@ -23,7 +24,7 @@ MILESTONES = (
     ('switch_port', 'host end on br-int (privsep veth, os-vif plug)'),
     ('plugged', 'NIC configured in the namespace (privsep)'),
     ('agent_port', 'Open vSwitch agent handles the port (its loop)'),
-    ('agent_wired', 'agent wired it (flows, firewall), told Neutron'),
+    ('agent_wired', 'agent wired it, Neutron answered its report'),
     ('event', 'network-vif-plugged reaches nova-api (Neutron batching)'),
     ('workload_created', 'workload container created (not started)'),
     ('workload_started', 'workload started (after the wait)'),
@@ -55,6 +56,31 @@ class Logs(object):
         except FileNotFoundError:
             return []
         return data.decode('utf-8', 'replace').splitlines()
+
+
+class EngineEvents(object):
+    """The engine's container events from now on, read as they come: the
+    engine keeps only its last 1,024 events, fewer than a busy shared
+    engine makes during a run."""
+
+    def __init__(self, engine):
+        self.events = []
+        self._stream = engine.events(filters={'type': 'container'},
+                                     decode=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        try:
+            for event in self._stream:
+                self.events.append(event)
+        except Exception:   # noqa: B902 - the stream was closed by stop()
+            pass
+
+    def stop(self):
+        self._stream.close()
+        self._thread.join(5)
+        return list(self.events)
 
 
 def oslo_time(line):
