@@ -8,16 +8,19 @@ Against a running all-in-one (``nova-docker-aio up``), in one run:
 With --network NAME (networked all-in-one: --network private), the same two
 API rows again with one Neutron port each on that network (api-*-net): the
 port is created, bound, plugged and reported wired before ACTIVE.
-With --floor, port-less boots instead go, alternating, to the Docker host
+With --floor, the API boots instead go, alternating, to the Docker host
 and to a second nova-compute running Nova's fake driver on the same control
-plane (benchmarks/floor.py, started and removed by this run): the rows
-floor-serial and floor-parallel are everything but this driver, and each
-Docker row is printed with its difference and ratio to the floor.
+plane (benchmarks/floor.py, started and removed by this run): everything
+but this driver. With --floor --network private as well, the networked
+boots are compared too: for them Neutron is restarted with a mechanism
+driver that binds the floor host's ports (nova_docker/aio/floor_binding.py)
+and restarted without it at the end. It prints a table: per row the Docker
+host, the floor, the difference, the ratio and the issue's goal.
 Every server and container it makes is deleted at the end.
 
-Run with the all-in-one's venv (it has the docker SDK):
+Run with the all-in-one's venv (it has the docker SDK), as root:
   /var/lib/nova-docker-aio/venv/bin/python benchmarks/aio_boot.py [-n 15]
-      [--network private]
+      [--network private] [--floor]
 """
 
 import argparse
@@ -32,13 +35,16 @@ import docker
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
+from benchmarks import breakdown  # noqa: E402
 from benchmarks import floor as floor_mod  # noqa: E402
 from nova_docker.aio import bootstrap  # noqa: E402
 from nova_docker.aio import images  # noqa: E402
 from nova_docker.aio import layout as layout_mod  # noqa: E402
+from nova_docker import netplan  # noqa: E402
 
 NONE_NETWORK = {'OpenStack-API-Version': 'compute 2.37'}
 LABEL = 'org.openstack.nova-docker.benchmark'
+DOCKER, FLOOR = 'docker', 'floor'
 
 
 class Cloud:
@@ -89,30 +95,47 @@ class Cloud:
         self.wait_active(sid)
         return sid, time.monotonic() - t0
 
-    def against_floor(self, n, tag, floor):
-        """Port-less boots, alternating Docker host and floor: serial, then
-        n at once on each; their ids."""
-        zones = {'docker': 'nova:' + self.layout.compute_host,
-                 'floor': floor.zone}
-        servers, times = [], {'docker': [], 'floor': []}
-        for i in range(n):
-            for kind in ('docker', 'floor'):
-                sid, took = self.boot('bench-%s-%s-s%d' % (tag, kind, i),
-                                      zone=zones[kind])
-                servers.append(sid)
-                times[kind].append(took)
-        compare('serial', times['docker'], times['floor'])
-        walls = {}
-        for kind in ('docker', 'floor'):
-            results, walls[kind] = parallel(
-                lambda name, kind=kind: self.boot(name, zone=zones[kind]),
-                ['bench-%s-%s-p%d' % (tag, kind, i) for i in range(n)])
-            servers.extend(sid for sid, _ in results)
-        print('%-17s n=%-3d all ACTIVE: docker %6.2fs  floor %6.2fs  '
-              'ratio %.2fx' % ('parallel', n, walls['docker'],
-                               walls['floor'],
-                               walls['docker'] / walls['floor']), flush=True)
-        return servers
+    def against_floor(self, n, tag, floor, network=None, timeline=None):
+        """n boots one after another, alternating Docker host and floor,
+        then n at once on each (in turn); each phase's servers deleted
+        before the next. Returns the table's two rows; ``timeline`` (a
+        dict) gets the one-at-a-time boots per side: (id, POST, ACTIVE)."""
+        zones = {DOCKER: 'nova:' + self.layout.compute_host,
+                 FLOOR: floor.zone}
+        kind = 'networked' if network else 'port-less'
+        times = {DOCKER: [], FLOOR: []}
+        timeline = {} if timeline is None else timeline
+        servers = []
+        try:
+            for i in range(n):
+                for side in (DOCKER, FLOOR):
+                    posted = time.time()
+                    sid, took = self.boot(
+                        'bench-%s-%s-%s-s%d' % (tag, kind, side, i),
+                        network, zones[side])
+                    servers.append(sid)
+                    times[side].append(took)
+                    timeline.setdefault(side, []).append(
+                        (sid, posted, posted + took))
+            serial = Row('%s, one at a time' % kind, n, times)
+            self.delete_and_wait(servers)
+            servers = []
+            walls = {}
+            for side in (DOCKER, FLOOR):
+                results, wall = parallel(
+                    lambda name, side=side: self.boot(name, network,
+                                                      zones[side]),
+                    ['bench-%s-%s-%s-p%d' % (tag, kind, side, i)
+                     for i in range(n)])
+                servers.extend(sid for sid, _ in results)
+                walls[side] = [wall]
+                # The next side starts on an empty host too.
+                self.delete_and_wait(servers)
+                servers = []
+            return [serial, Row('%s, %d at once' % (kind, n), n, walls,
+                                parallel=True)]
+        finally:
+            self.delete_and_wait(servers)
 
     def serial_and_parallel(self, n, tag, suffix='', network=None):
         """Boot n servers one by one, then n at once; their ids."""
@@ -134,6 +157,8 @@ class Cloud:
         self.client.call('DELETE', self.nova + '/servers/' + sid)
 
     def delete_and_wait(self, sids, timeout=300):
+        if not sids:
+            return
         for sid in sids:
             self.delete(sid)
         deadline = time.monotonic() + timeout
@@ -154,22 +179,92 @@ def sdk_boot(engine, tag, name):
     return container, time.monotonic() - t0
 
 
+class Row(object):
+    """One line of the table: Docker host against floor."""
+
+    def __init__(self, what, n, times, parallel=False):
+        self.what, self.n, self.times = what, n, times
+        self.parallel = parallel
+
+    def figure(self, side):
+        t = self.times[side]
+        if self.parallel:
+            return '%6.2f s all ACTIVE' % t[0]
+        return '%5.2f s (%.2f-%.2f)' % (statistics.median(t), min(t),
+                                        max(t))
+
+    def value(self, side):
+        return statistics.median(self.times[side])
+
+    def goal(self):
+        """The issue's goal for this row: (text, met)."""
+        docker, floor = self.value(DOCKER), self.value(FLOOR)
+        if self.parallel:
+            return '<= 1.3x floor', docker <= 1.3 * floor
+        slack = 0.5 if self.what.startswith('networked') else 0.3
+        return '<= floor + %.1f s' % slack, docker <= floor + slack
+
+
+def print_table(rows, n):
+    print()
+    print('Boot -> ACTIVE through Nova\'s API (POST /servers until the API '
+          'says ACTIVE), n=%d per row and side.' % n)
+    print('Docker host: this driver. Floor: a second nova-compute on the same '
+          'control plane running Nova\'s')
+    print('fake driver (networked: its ports created and bound by Neutron '
+          'too, nothing plugged or wired).')
+    print('One-at-a-time rows alternate Docker host and floor boot by boot: '
+          'median (min-max) of n.')
+    print('At-once rows: n servers requested together, time until all are '
+          'ACTIVE (Docker host first).')
+    fmt = '%-26s %-24s %-24s %-18s %s'
+    print()
+    print(fmt % ('boot', 'Docker host', 'floor', 'Docker - floor',
+                 'goal (issue 13)'))
+    for row in rows:
+        docker, floor = row.value(DOCKER), row.value(FLOOR)
+        goal, met = row.goal()
+        print(fmt % (row.what, row.figure(DOCKER), row.figure(FLOOR),
+                     '%+.2f s (%.2fx)' % (docker - floor, docker / floor),
+                     '%s: %s' % (goal, 'met' if met else 'NOT met')),
+              flush=True)
+
+
+def log_paths(layout):
+    return [layout.log(name) for name in (
+        'nova-compute', floor_mod.SERVICE, 'nova-api',
+        'neutron-openvswitch-agent')] + [breakdown.OVS_LOG]
+
+
+def print_breakdown(layout, logs, events, boots):
+    """The networked one-at-a-time boots' timeline on each side."""
+    found, ports = {}, {}
+    sids = {side: [sid for sid, _, _ in boots[side]] for side in boots}
+    breakdown.from_compute_log(logs.lines(layout.log('nova-compute')),
+                               sids[DOCKER], found, ports)
+    breakdown.from_compute_log(logs.lines(layout.log(floor_mod.SERVICE)),
+                               sids[FLOOR], found, {})
+    everyone = sids[DOCKER] + sids[FLOOR]
+    breakdown.from_api_log(logs.lines(layout.log('nova-api')), everyone,
+                           found)
+    breakdown.from_agent_log(
+        logs.lines(layout.log('neutron-openvswitch-agent')), ports, found)
+    breakdown.from_switch_log(logs.lines(breakdown.OVS_LOG), ports, found,
+                              netplan.host_dev)
+    breakdown.from_engine_events(events, sids[DOCKER], found)
+    breakdown.print_table(
+        'Where a networked boot\'s time goes (the one-at-a-time boots '
+        'above; logs and engine events):',
+        [(side, breakdown.medians(found, boots[side]), len(boots[side]))
+         for side in (DOCKER, FLOOR)])
+
+
 def summary(label, times, wall=None):
     line = '%-17s n=%-3d median %6.2fs  min %6.2fs  max %6.2fs' % (
         label, len(times), statistics.median(times), min(times), max(times))
     if wall is not None:
         line += '  all done after %6.2fs' % wall
     print(line, flush=True)
-
-
-def compare(label, docker_times, floor_times):
-    summary('docker-' + label, docker_times)
-    summary('floor-' + label, floor_times)
-    docker_median = statistics.median(docker_times)
-    floor_median = statistics.median(floor_times)
-    print('%-17s median docker - floor = %+.2fs, ratio %.2fx' % (
-        label, docker_median - floor_median, docker_median / floor_median),
-        flush=True)
 
 
 def parallel(func, names):
@@ -198,13 +293,24 @@ def main():
     try:
         if args.floor:
             with floor_mod.FloorCompute(cloud.layout) as floor:
-                servers += cloud.against_floor(args.n, tag, floor)
-                # Gone while the floor's nova-compute still runs.
-                cloud.delete_and_wait(servers)
-                servers = []
+                rows = cloud.against_floor(args.n, tag, floor)
+                if args.network:
+                    network = cloud.network_id(args.network)
+                    with floor_mod.PortBinding(cloud.layout):
+                        logs = breakdown.Logs(log_paths(cloud.layout))
+                        events = breakdown.EngineEvents(engine)
+                        boots = {}
+                        try:
+                            rows += cloud.against_floor(args.n, tag, floor,
+                                                        network, boots)
+                        finally:
+                            events = events.stop()
+            print_table(rows, args.n)
+            if args.network:
+                print_breakdown(cloud.layout, logs, events, boots)
         else:
             servers += cloud.serial_and_parallel(args.n, tag)
-        if args.network:
+        if args.network and not args.floor:
             network = cloud.network_id(args.network)
             # Room for the next ones: the host's RAM is what bounds it.
             for sid in servers:

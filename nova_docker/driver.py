@@ -247,25 +247,27 @@ class DockerDriver(driver.ComputeDriver):
         try:
             guest_args = configdrive.write(instance, injected_files,
                                            admin_password, network_info)
-            # NICs first, in a namespace the workload then joins.
-            infra = self._pods.create(
-                instance, network_info or [], CONF.docker,
-                functools.partial(self._vif_events, instance, power_on))
-            try:
-                self._create_workload(instance, image.engine_id,
-                                      image.config, image_meta, infra,
-                                      guest_args)
-            except exception.ImageNotLoaded:
-                # Image-cache ageing (of a host sharing this engine) took
-                # the image since prepare: bring it back once.
-                image = self._images.prepare(context, image_meta)
-                self._create_workload(instance, image.engine_id,
-                                      image.config, image_meta, infra,
-                                      guest_args)
-            guest.inject_files(self._engine, instance, injected_files)
-            guest.add_key(self._engine, instance, image.config)
-            user_data = guest.stage_user_data(self._engine, instance,
-                                              CONF.docker.run_user_data)
+            # NICs first, in a namespace the workload joins; the workload
+            # is made while Neutron wires them.
+            with self._pods.creating(
+                    instance, network_info or [], CONF.docker,
+                    functools.partial(self._vif_events, instance,
+                                      power_on)) as infra:
+                try:
+                    self._create_workload(instance, image.engine_id,
+                                          image.config, image_meta, infra,
+                                          guest_args)
+                except exception.ImageNotLoaded:
+                    # Image-cache ageing (of a host sharing this engine)
+                    # took the image since prepare: bring it back once.
+                    image = self._images.prepare(context, image_meta)
+                    self._create_workload(instance, image.engine_id,
+                                          image.config, image_meta, infra,
+                                          guest_args)
+                guest.inject_files(self._engine, instance, injected_files)
+                guest.add_key(self._engine, instance, image.config)
+                user_data = guest.stage_user_data(self._engine, instance,
+                                                  CONF.docker.run_user_data)
             if power_on:
                 self._start_new(instance)
                 self._check_settled(instance)

@@ -65,16 +65,31 @@ class Pods(object):
     def create(self, instance, network_info, docker_conf, wait_for_events):
         """Create the infra container and plug every port into it; returns
         the infra container's name for the workload to join, or None for a
-        server without ports: that one runs alone with no network (one
-        container, as fast to spawn as a bare docker run) and cannot take
-        hot-plugged ports.
+        server without ports (see ``creating``)."""
+        with self.creating(instance, network_info, docker_conf,
+                           wait_for_events) as infra:
+            return infra
+
+    @contextlib.contextmanager
+    def creating(self, instance, network_info, docker_conf,
+                 wait_for_events):
+        """Create the infra container, plug every port into it, then run
+        the body of the with statement (given the infra container's name
+        for the workload to join) before the wait for Neutron's
+        network-vif-plugged ends, as libvirt defines a domain paused while
+        it waits: creating the workload then overlaps the agent's wiring.
+
+        A server without ports gets None: it runs alone with no network
+        (one container, as fast to spawn as a bare docker run) and cannot
+        take hot-plugged ports.
 
         ``wait_for_events`` is a context manager factory taking the events
-        to wait for; it wraps the host-side plugging. Anything created is
-        removed again if a step fails.
+        to wait for. Anything created here is removed again if a step, or
+        the body, fails.
         """
         if not network_info:
-            return None
+            yield None
+            return
         network.check_supported(instance, network_info)
         plan = netplan.plan(network_info)
         args = spec.infra(instance, self._host, plan.dns,
@@ -87,11 +102,11 @@ class Pods(object):
             netns = self._engine.create_infra(instance.uuid, self._image, args)
             with wait_for_events(network.events_to_wait_for(network_info)):
                 network.plug(instance, network_info, netns)
+                crashpoint.reached(crashpoint.INFRA_CREATED)
+                yield naming.infra_name(instance.uuid)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._engine.remove_infra(instance.uuid)
-        crashpoint.reached(crashpoint.INFRA_CREATED)
-        return naming.infra_name(instance.uuid)
 
     def ensure(self, instance, network_info):
         """Infra running and every port plugged, before the workload
