@@ -26,6 +26,7 @@ from oslo_utils import units
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import configdrive
+from nova_docker import console
 from nova_docker import diagnostics
 from nova_docker import engine as engine_mod
 from nova_docker import events
@@ -83,6 +84,9 @@ class DockerDriver(driver.ComputeDriver):
                                            self._host)
         self._watch = recovery.EngineWatch(
             self._engine, self._recovery, CONF.docker.engine_watch_seconds)
+        self._consoles = console.SerialConsoles(
+            self._engine, CONF.docker.serial_console_command,
+            CONF.serial_console)
 
     # -- host -------------------------------------------------------------
 
@@ -112,6 +116,7 @@ class DockerDriver(driver.ComputeDriver):
         if self._events is not None:
             self._events.stop()
         self._watch.stop()
+        self._consoles.close_all()
 
     def process_instances_at_startup(self, context, instances):
         # Nova calls this once evacuated instances are gone, with the
@@ -320,6 +325,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        self._consoles.close(instance)
         try:
             reverting_here = self._migrations.reverting_here(instance)
             self._engine.remove(instance.uuid)
@@ -365,6 +371,7 @@ class DockerDriver(driver.ComputeDriver):
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
+        self._consoles.close(instance)
         if timeout:
             self._engine.stop(instance.uuid, timeout)
         else:
@@ -438,6 +445,7 @@ class DockerDriver(driver.ComputeDriver):
     def migrate_disk_and_power_off(self, context, instance, dest, flavor,
                                    network_info, block_device_info=None,
                                    timeout=0, retry_interval=0):
+        self._consoles.close(instance)
         return self._migrations.migrate_disk_and_power_off(
             context, instance, network_info, timeout)
 
@@ -465,6 +473,9 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)
+
+    def get_serial_console(self, context, instance):
+        return self._consoles.console(instance)
 
     def get_instance_diagnostics(self, instance):
         record = self._engine.inspect(instance.uuid)

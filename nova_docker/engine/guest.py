@@ -74,6 +74,18 @@ class GuestCalls(object):
             code = self.client.api.exec_inspect(exec_id)['ExitCode']
         return code, output
 
+    def open_terminal(self, instance_uuid, command, environment=None):
+        """Run command in the running container on a terminal of its own
+        (as the image's user); returns the engine connection carrying the
+        terminal's bytes both ways, which the caller closes."""
+        with self._translated('open a terminal',
+                              self._missing(instance_uuid)):
+            exec_id = self.client.api.exec_create(
+                naming.container_name(instance_uuid), command, stdin=True,
+                tty=True, environment=environment)['Id']
+            return Terminal(self.client.api.exec_start(
+                exec_id, tty=True, socket=True))
+
     def stats(self, instance_uuid):
         """One sample of the container's statistics (CPU, memory, network,
         block I/O), without the engine's second sampling wait."""
@@ -82,6 +94,23 @@ class GuestCalls(object):
             return self.client.api.stats(
                 naming.container_name(instance_uuid), stream=False,
                 one_shot=True)
+
+
+class Terminal(object):
+    """A terminal's engine connection: ``socket`` carries its raw bytes
+    (with a terminal the engine does not frame them)."""
+
+    def __init__(self, handle):
+        # The SDK hands out a file object over the socket (its own
+        # reference keeps the HTTP response, and so the socket, alive).
+        self._handle = handle
+        self.socket = getattr(handle, '_sock', handle)
+        # The client's request timeout must not end an idle session.
+        self.socket.settimeout(None)
+
+    def close(self):
+        self._handle.close()
+        self.socket.close()
 
 
 class _PathMissing(Exception):
