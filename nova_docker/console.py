@@ -2,13 +2,15 @@
 nova-serialproxy connects users to (as it does to the TCP serial ports of
 the libvirt driver's guests).
 
-Each connection to the endpoint gets a process of its own in the
-container, ``[docker] serial_console_command`` (a shell) on a terminal of
-its own, through the engine's exec; its bytes go both ways unchanged. Why
-not the workload's own stdio: most images' workloads do not read stdin nor
-run on a terminal, so attaching to them would give a console nobody can
-type into, while a shell works with any image that has one, and its
-session ends (the process with it) when the connection does.
+A workload that runs on a terminal with stdin open (flavor extra spec
+``docker:tty``) is the console, as a VM's serial console is the guest's
+own: each connection attaches to that terminal. Otherwise, the default,
+each connection gets a process of its own in the container, ``[docker]
+serial_console_command`` (a shell) on a terminal of its own, through the
+engine's exec, ended with the connection: most images' workloads neither
+read stdin nor run on a terminal, so attaching to them would give a
+console nobody can type into, while a shell works with any image that has
+one. Bytes go both ways unchanged.
 
 An endpoint opens on the first console request for a running server, on
 ``[serial_console] proxyclient_address`` with a port from ``[serial_console]
@@ -19,6 +21,7 @@ native threads (Nova's patching makes them green in eventlet mode).
 """
 
 import errno
+import functools
 import selectors
 import shlex
 import socket
@@ -61,14 +64,15 @@ class SerialConsoles(object):
         if not self._conf.enabled:
             # What Nova itself answers, before asking any driver.
             raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
-        state = self._engine.inspect(instance.uuid)['State']
-        if state['Status'] != 'running':
+        record = self._engine.inspect(instance.uuid)
+        if record['State']['Status'] != 'running':
             raise nova_exception.InstanceNotReady(instance_id=instance.uuid)
         with self._lock:
             endpoint = self._endpoints.get(instance.uuid)
             if endpoint is None:
                 endpoint = _Endpoint(self._conf.proxyclient_address,
-                                     self._sessions_of(instance.uuid))
+                                     self._sessions_of(instance.uuid,
+                                                       record['Config']))
                 self._endpoints[instance.uuid] = endpoint
                 LOG.info('Serial console listening on %s:%d',
                          endpoint.host, endpoint.port, instance=instance)
@@ -89,11 +93,14 @@ class SerialConsoles(object):
         for endpoint in endpoints:
             endpoint.close()
 
-    def _sessions_of(self, instance_uuid):
-        def open_terminal():
-            return self._engine.open_terminal(
-                instance_uuid, self._command, TERMINAL_ENVIRONMENT)
-        return open_terminal
+    def _sessions_of(self, instance_uuid, config):
+        """What each connection gets: the workload's own terminal, or a
+        shell on a terminal of its own."""
+        if config.get('Tty') and config.get('OpenStdin'):
+            return functools.partial(self._engine.attach_terminal,
+                                     instance_uuid)
+        return functools.partial(self._engine.open_terminal, instance_uuid,
+                                 self._command, TERMINAL_ENVIRONMENT)
 
 
 class _Endpoint(object):

@@ -38,17 +38,27 @@ class FakeTerminal(object):
 
 class FakeEngine(object):
 
-    def __init__(self, status='running', refuse=None):
+    def __init__(self, status='running', refuse=None, workload_tty=False):
         self.status = status
         self.refuse = refuse
+        self.workload_tty = workload_tty
         self.terminals = []
         self.commands = []
 
     def inspect(self, instance_uuid):
-        return {'State': {'Status': self.status}}
+        return {'State': {'Status': self.status},
+                'Config': {'Tty': self.workload_tty,
+                           'OpenStdin': self.workload_tty}}
 
     def open_terminal(self, instance_uuid, command, environment):
         self.commands.append((command, environment))
+        return self._terminal()
+
+    def attach_terminal(self, instance_uuid):
+        self.commands.append('attach')
+        return self._terminal()
+
+    def _terminal(self):
         if self.refuse is not None:
             raise self.refuse
         terminal = FakeTerminal()
@@ -132,6 +142,14 @@ class SerialConsolesTest(testtools.TestCase):
                 self.assertEqual(b'got ' + line, read_until(client, line))
         self.assertEqual(2, len(engine.terminals))
         self.assertTrue(engine.terminals[0].closed.wait(TIMEOUT))
+
+    def test_workload_on_a_terminal_is_the_console(self):
+        engine = FakeEngine(workload_tty=True)
+        serial = self.consoles(engine).console(self.instance)
+        with connect(serial) as client:
+            client.sendall(b'one\n')
+            self.assertEqual(b'got one\n', read_until(client, b'one\n'))
+        self.assertEqual(['attach'], engine.commands)
 
     def test_refused_terminal_is_said_on_the_line(self):
         engine = FakeEngine(refuse=exception.ContainerStateConflict(
