@@ -7,10 +7,10 @@ A workload that runs on a terminal with stdin open (flavor extra spec
 own: each connection attaches to that terminal. Otherwise, the default,
 each connection gets a process of its own in the container, ``[docker]
 serial_console_command`` (a shell) on a terminal of its own, through the
-engine's exec, ended with the connection: most images' workloads neither
-read stdin nor run on a terminal, so attaching to them would give a
-console nobody can type into, while a shell works with any image that has
-one. Bytes go both ways unchanged.
+engine's exec, hung up when the connection ends: most images' workloads
+neither read stdin nor run on a terminal, so attaching to them would give
+a console nobody can type into, while a shell works with any image that
+has one. Bytes go both ways unchanged.
 
 An endpoint opens on the first console request for a running server, on
 ``[serial_console] proxyclient_address`` with a port from ``[serial_console]
