@@ -72,4 +72,5 @@ class TestSerialConsole(test_cli.CloudTestCase):
             test_cli.osc('server', 'delete', '--wait', server['id'])
             self.assertTrue(client.ended(), 'console still open')
         finally:
-            client.close()
+            if client.socket is not None:  # None: the proxy closed it
+                client.close()
