@@ -28,13 +28,16 @@ class SerialConsoleClient(websocket.WebSocket):
         super().send_request(type, path + '?' + self._query)
 
     def ended(self):
-        """True once the proxy closes the connection (within TIMEOUT)."""
+        """True once the proxy closes the connection (within TIMEOUT);
+        False if it is still open then."""
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             try:
                 if self.recvmsg() is None:
                     return True
-            except OSError:
+            except TimeoutError:
+                return False
+            except OSError:  # reset: closed too
                 return True
         return False
 
