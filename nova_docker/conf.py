@@ -158,8 +158,18 @@ guest_opts = [
                      'the config drive, for cloud-init to run.'),
 ]
 
+console_opts = [
+    cfg.StrOpt('serial_console_command',
+               default='/bin/sh',
+               help='What a serial console connection runs in the server\'s '
+                    'container, on a terminal of its own, as the image\'s '
+                    'user (split like a shell would). Each connection gets '
+                    'its own process, which ends when the connection does. '
+                    'Used when [serial_console] enabled is on.'),
+]
+
 ALL_OPTS = (engine_opts + container_opts + image_opts + network_opts +
-            guest_opts)
+            guest_opts + console_opts)
 
 
 def register_opts(conf=CONF):

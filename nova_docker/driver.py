@@ -27,6 +27,7 @@ from oslo_utils import units
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import configdrive
+from nova_docker import console
 from nova_docker import diagnostics
 from nova_docker import engine as engine_mod
 from nova_docker import events
@@ -87,6 +88,9 @@ class DockerDriver(driver.ComputeDriver):
             self.emit_event, on_back=self._engine_answers)
         self._leftovers_due = False
         self.starting = False
+        self._consoles = console.SerialConsoles(
+            self._engine, CONF.docker.serial_console_command,
+            CONF.serial_console)
 
     # -- host -------------------------------------------------------------
 
@@ -136,6 +140,7 @@ class DockerDriver(driver.ComputeDriver):
         if self._events is not None:
             self._events.stop()
         self._watch.stop()
+        self._consoles.close_all()
 
     def process_instances_at_startup(self, context, instances):
         # Nova calls this once evacuated instances are gone, with the
@@ -365,6 +370,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        self._consoles.close(instance)
         try:
             reverting_here = self._migrations.reverting_here(instance)
             self._engine.remove(instance.uuid)
@@ -410,6 +416,7 @@ class DockerDriver(driver.ComputeDriver):
         self._engine.start(instance.uuid)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
+        self._consoles.close(instance)
         if timeout:
             self._engine.stop(instance.uuid, timeout)
         else:
@@ -483,6 +490,7 @@ class DockerDriver(driver.ComputeDriver):
     def migrate_disk_and_power_off(self, context, instance, dest, flavor,
                                    network_info, block_device_info=None,
                                    timeout=0, retry_interval=0):
+        self._consoles.close(instance)
         return self._migrations.migrate_disk_and_power_off(
             context, instance, network_info, timeout)
 
@@ -510,6 +518,9 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_console_output(self, context, instance):
         return self._engine.logs(instance.uuid, MAX_CONSOLE_BYTES)
+
+    def get_serial_console(self, context, instance):
+        return self._consoles.console(instance)
 
     def get_instance_diagnostics(self, instance):
         record = self._engine.inspect(instance.uuid)

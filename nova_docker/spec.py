@@ -9,6 +9,7 @@ import collections
 import shlex
 
 from nova import exception as nova_exception
+from oslo_utils import strutils
 from oslo_utils import units
 
 from nova_docker import naming
@@ -59,6 +60,10 @@ CAPABILITIES = ('CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL',
 # comma-separated capabilities to add, each one the operator allows in
 # [docker] flavor_capabilities.
 CAP_ADD_SPEC = 'docker:cap_add'
+# Flavor extra spec: the workload runs on a terminal, its stdin open, and
+# the serial console is that terminal (as a VM's serial console is the
+# guest's own); without it each console connection gets a shell.
+TTY_SPEC = 'docker:tty'
 # Any group may open ICMP datagram sockets (ping without NET_RAW) in the
 # server's own network namespace.
 PING_SYSCTL = {'net.ipv4.ping_group_range': '0 2147483647'}
@@ -214,6 +219,19 @@ def capabilities(flavor, allowed_extra):
             'cap_add': sorted(set(CAPABILITIES) | set(extra))}
 
 
+def terminal(flavor):
+    """A terminal and open stdin for the workload when the flavor's
+    docker:tty asks for them."""
+    value = (flavor.extra_specs or {}).get(TTY_SPEC)
+    if value is None:
+        return {}
+    try:
+        wanted = strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise _bad_spec(flavor, TTY_SPEC, value, 'is neither true nor false')
+    return {'tty': True, 'stdin_open': True} if wanted else {}
+
+
 def processes(pids_limit):
     return {'pids_limit': pids_limit} if pids_limit > 0 else {}
 
@@ -266,6 +284,7 @@ def build(instance, host, image_id, image_config, os_command_line,
                  processes(docker_conf.pids_limit),
                  logging(docker_conf.log_max_size),
                  capabilities(flavor, docker_conf.flavor_capabilities),
+                 terminal(flavor),
                  isolation()):
         args.update(part)
     return ContainerSpec(args, unenforced(flavor, facts))

@@ -33,7 +33,7 @@ def compute_features(networked):
         'personality': 'True',
         'vnc_console': 'False',
         'spice_console': 'False',
-        'serial_console': 'False',
+        'serial_console': 'True',
         'attach_encrypted_volume': 'False',
         'volume_multiattach': 'False',
         'swap_volume': 'False',

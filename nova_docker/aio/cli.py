@@ -86,6 +86,7 @@ def up(layout, args):
     started = time.time()
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
+    cloud.start_serial_proxy(layout)
     with p.step('Nova daemons report; nova-compute registers its node'):
         wait_for(lambda: _quiet(bootstrap.compute_registered, layout,
                                 started), 180,
@@ -110,6 +111,10 @@ def up(layout, args):
     with p.step('image busybox (built locally, docker save into Glance)'):
         images.ensure_glance_image(bootstrap.admin_client(layout),
                                    archive.result())
+    with p.step(cloud.SERIAL_PROXY):
+        wait_for(lambda: cloud.serial_proxy_listens(layout), 60,
+                 cloud.SERIAL_PROXY, layout.log(cloud.SERIAL_PROXY),
+                 alive=lambda: _daemons_alive(layout, (cloud.SERIAL_PROXY,)))
     if layout.heat:
         with p.step('heat-engine answers through heat-api'):
             wait_for(lambda: _quiet(cloud.heat_engine_answers, layout), 180,
@@ -154,7 +159,7 @@ def _quiet(func, *args):
 
 def down(layout, args):
     # OpenStack first, then what it stands on.
-    for group in (('heat-engine',) + cloud.NOVA_DAEMONS
+    for group in (('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
                   + cloud.NEUTRON_DAEMONS + tuple(a[0] for a in cloud.APIS),
                   cloud.BACKING):
         for name, pid in services.stop(layout, group).items():

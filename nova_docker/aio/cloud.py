@@ -23,6 +23,8 @@ APIS = (
     ('heat-api', 'heat', 'heat', 1),
 )
 NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler', 'nova-compute')
+# Websockets to servers' serial consoles (not a service Nova lists).
+SERIAL_PROXY = 'nova-serialproxy'
 # The networked cloud's Neutron: the RPC server the agent talks to (and
 # which tells Nova a port is wired), and the agent itself.
 NEUTRON_DAEMONS = ('neutron-rpc-server', 'neutron-openvswitch-agent')
@@ -31,7 +33,7 @@ HEAT = ('heat-api', 'heat-engine')
 BACKING = ('dockerd', 'mariadb', 'epmd', 'rabbitmq')
 # Start order; ``down`` goes the other way.
 ALL = (BACKING + tuple(a[0] for a in APIS) + NEUTRON_DAEMONS + NOVA_DAEMONS
-       + ('heat-engine',))
+       + (SERIAL_PROXY, 'heat-engine'))
 
 
 def services_of(layout):
@@ -93,6 +95,15 @@ def start_nova_daemon(layout, name):
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
+def start_serial_proxy(layout):
+    check_port_free(layout, SERIAL_PROXY, layout.ports['serialproxy'])
+    return start_nova_daemon(layout, SERIAL_PROXY)
+
+
+def serial_proxy_listens(layout):
+    return layout_mod.port_open(layout.ports['serialproxy'])
+
+
 def start_neutron_daemon(layout, name):
     files = {'neutron-rpc-server': configs.ML2_CONF,
              'neutron-openvswitch-agent': configs.OVS_AGENT_CONF}
@@ -130,6 +141,8 @@ def health(layout):
                             and os.path.exists(layout.db_socket))
     result['rabbitmq'][1] = (result['rabbitmq'][1] and layout_mod.port_open(
         layout.ports['rabbitmq']))
+    result[SERIAL_PROXY][1] = (result[SERIAL_PROXY][1]
+                               and serial_proxy_listens(layout))
     if not result['epmd'][0]:
         result['epmd'] = [None, layout_mod.port_open(4369),
                           'shared, not started by up']

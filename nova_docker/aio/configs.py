@@ -132,6 +132,15 @@ def nova(layout):
         'conductor': {'workers': '1'},
         'quota': {'instances': '100', 'cores': '400', 'ram': '1024000'},
         'vnc': {'enabled': 'False'},
+        # nova-serialproxy on loopback; nova-compute's console endpoints
+        # too (ports of Nova's default range), reached only by the proxy.
+        'serial_console': {
+            'enabled': 'True',
+            'base_url': 'ws://127.0.0.1:%d/' % layout.ports['serialproxy'],
+            'serialproxy_host': '127.0.0.1',
+            'serialproxy_port': str(layout.ports['serialproxy']),
+            'proxyclient_address': '127.0.0.1',
+        },
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
         'docker': {'api_url': 'unix:///var/run/docker.sock'},
         # os-vif adds ports to br-int through the local OVSDB socket (no

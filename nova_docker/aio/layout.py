@@ -33,6 +33,8 @@ BASE_PORTS = {
     'rabbitmq_dist': 25672,
     # neutron-openvswitch-agent's OpenFlow controller, on loopback.
     'openflow': 6633,
+    # nova-serialproxy (websockets to servers' serial consoles).
+    'serialproxy': 6083,
 }
 
 

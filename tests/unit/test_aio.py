@@ -62,6 +62,14 @@ class TestConfigs(unittest.TestCase):
         self.assertEqual('True',
                          nova['service_user']['send_service_user_token'])
 
+    def test_serial_consoles_through_the_proxy_it_runs(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp(), port_offset=100)
+        serial = configs.nova(layout)['serial_console']
+        self.assertEqual('True', serial['enabled'])
+        self.assertEqual('6183', serial['serialproxy_port'])
+        self.assertEqual('ws://127.0.0.1:6183/', serial['base_url'])
+        self.assertIn(cloud.SERIAL_PROXY, cloud.services_of(layout))
+
     def test_compute_holds_no_database_credentials(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
         compute = configs.render(configs.nova_compute(layout))

@@ -2,6 +2,7 @@
 
 import datetime
 import functools
+import os
 
 from docker import errors as docker_errors
 from nova import exception as nova_exception
@@ -10,6 +11,7 @@ import testscenarios
 import testtools
 
 from nova_docker import engine
+from nova_docker.engine import guest as engine_guest
 from nova_docker.engine import images as engine_images
 from nova_docker import exception
 
@@ -140,3 +142,19 @@ class ParseTimeTest(testscenarios.WithScenarios, testtools.TestCase):
 
     def test_parse(self):
         self.assertEqual(self.expect, engine_images._parse_time(self.stamp))
+
+
+class PidInContainerTest(testtools.TestCase):
+    """A console process is hung up by its pid in its container, found
+    from the host pid the engine gives, only if /proc shows it there."""
+
+    def test_process_of_that_cgroup(self):
+        with open('/proc/self/cgroup') as f:
+            cgroup_path = f.read().split(':')[-1].strip()
+        self.assertEqual(os.getpid(), engine_guest._pid_in_container(
+            os.getpid(), cgroup_path))
+
+    def test_process_of_another_container_or_host(self):
+        self.assertIsNone(engine_guest._pid_in_container(
+            os.getpid(), 'f' * 64))
+        self.assertIsNone(engine_guest._pid_in_container(2 ** 22 + 1, ''))

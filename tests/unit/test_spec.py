@@ -276,6 +276,30 @@ class CapabilitiesTest(testscenarios.WithScenarios, testtools.TestCase):
                 self.assertNotIn(dropped, args['cap_add'])
 
 
+class TerminalTest(testscenarios.WithScenarios, testtools.TestCase):
+    """docker:tty puts the workload on a terminal, stdin open."""
+    scenarios = [
+        ('default', dict(specs={}, expect={})),
+        ('true', dict(specs={'docker:tty': 'True'},
+                      expect={'tty': True, 'stdin_open': True})),
+        ('false', dict(specs={'docker:tty': 'false'}, expect={})),
+    ]
+
+    def test_terminal(self):
+        self.assertEqual(self.expect, spec.terminal(
+            support.make_flavor(extra_specs=self.specs)))
+
+
+class TerminalRefusedTest(testtools.TestCase):
+
+    def test_neither_true_nor_false_is_refused(self):
+        error = self.assertRaises(
+            nova_exception.InvalidInput, spec.terminal,
+            support.make_flavor(extra_specs={'docker:tty': 'sometimes'}))
+        self.assertIn('docker:tty=sometimes is neither true nor false',
+                      str(error))
+
+
 class CapabilitiesRefusedTest(testscenarios.WithScenarios,
                               testtools.TestCase):
     scenarios = [
