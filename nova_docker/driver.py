@@ -219,15 +219,22 @@ class DockerDriver(driver.ComputeDriver):
     @exception.answered_while_starting(
         lambda: hardware.InstanceInfo(state=power_state.NOSTATE))
     def get_info(self, instance, use_cache=True):
+        row = None
         if use_cache:
             row = self._engine.cached_list_host(
                 self._host, CONF.docker.state_cache_seconds).get(instance.uuid)
-            if row is not None:
-                return hardware.InstanceInfo(
-                    state=power.for_instance(row.status, None, instance))
-        state = self._engine.inspect(instance.uuid)['State']
-        return hardware.InstanceInfo(state=power.for_instance(
-            state['Status'], state.get('OOMKilled', False), instance))
+        if row is not None:
+            state = power.for_instance(row.status, None, instance)
+        else:
+            engine_state = self._engine.inspect(instance.uuid)['State']
+            state = power.for_instance(engine_state['Status'],
+                                       engine_state.get('OOMKilled', False),
+                                       instance)
+        if (state in (power_state.SHUTDOWN, power_state.CRASHED) and
+                (self._watch.restore_due() or
+                 self._recovery.awaits_restore(instance.uuid))):
+            state = power_state.NOSTATE
+        return hardware.InstanceInfo(state=state)
 
     # -- lifecycle --------------------------------------------------------
 

@@ -72,7 +72,18 @@ class Recovery(object):
         # uuid -> (when its repair first failed, whether the whole state or
         # only the namespace is to be repaired); retried by the watch.
         self._pending = {}
+        # uuids a pass over the host has still to bring back.
+        self._restoring = set()
         self._pending_lock = threading.Lock()
+
+    def awaits_restore(self, uuid):
+        """Whether a repair is to bring this instance back. Until then its
+        stopped container is the engine's doing, not the workload's: the
+        driver then reports no state, which Nova's power sync ignores
+        (it would stop a server it finds shut down)."""
+        with self._pending_lock:
+            return (uuid in self._restoring or
+                    self._pending.get(uuid, (None, False))[1])
 
     # -- one instance ------------------------------------------------------
 
@@ -145,6 +156,8 @@ class Recovery(object):
         started = time.monotonic()
         queue = list(todo)
         lock = threading.Lock()
+        with self._pending_lock:
+            self._restoring.update(i.uuid for i in todo)
 
         def work():
             while True:
@@ -152,10 +165,14 @@ class Recovery(object):
                     if not queue:
                         return
                     instance = queue.pop()
-                with _logged('Bringing an instance back'):
-                    self._restore_locked(
-                        context, instance,
-                        only is None or only[instance.uuid])
+                try:
+                    with _logged('Bringing an instance back'):
+                        self._restore_locked(
+                            context, instance,
+                            only is None or only[instance.uuid])
+                finally:
+                    with self._pending_lock:
+                        self._restoring.discard(instance.uuid)
 
         workers = [threading.Thread(target=work, daemon=True,
                                     name='nova-docker-restore')
@@ -313,6 +330,12 @@ class EngineWatch(object):
             self._lost = True
             self._losses += 1
         self._wake.set()
+
+    def restore_due(self):
+        """Whether the engine went away and its servers are not all back
+        yet (then a stopped container is the engine's doing)."""
+        with self._lock:
+            return self._lost
 
     def hold_stop(self, lifecycle):
         """Keep a STOPPED event until the servers are back; False (emit it

@@ -155,12 +155,23 @@ class EngineCleanup(fixtures.Fixture):
         for container in self.containers():
             container.remove(force=True, v=True)
         for ref in set(self.image_refs()):
-            try:
-                # force: untag even when a container of a test running in
-                # parallel uses the same image (the engine then keeps it).
-                self.client.images.remove(ref, force=True)
-            except docker_errors.ImageNotFound:
-                pass  # removed with an earlier tag of the same image
+            remove_tag(self.client, ref)
+
+
+def remove_tag(client, ref):
+    """Untag ref, even when a container of a test running in parallel uses
+    the image (the engine then keeps it). Such a test may be removing the
+    same image (same archive, same id) through its own tag: dockerd then
+    answers 500 "unrecognized image ID", and the tag may be gone or not."""
+    for attempt in range(3):
+        try:
+            client.images.remove(ref, force=True)
+            return
+        except docker_errors.ImageNotFound:
+            return  # removed with an earlier tag of the same image
+        except docker_errors.APIError as e:
+            if 'unrecognized image ID' not in str(e) or attempt == 2:
+                raise
 
 
 def make_flavor(**kw):

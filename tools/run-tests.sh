@@ -70,9 +70,13 @@ fi
 DOCKERD_PID=
 stop_engine() {
   if [ -n "$DOCKERD_PID" ]; then
-    echo "stopping the dockerd this run started (pid $DOCKERD_PID)"
-    kill "$DOCKERD_PID" 2>/dev/null || true
-    for _ in $(seq 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
+    # The e2e engine-restart test starts it again as another process: stop
+    # whichever serves now (dockerd's pid file says which).
+    local pid
+    pid=$(cat /var/run/docker.pid 2>/dev/null || echo "$DOCKERD_PID")
+    echo "stopping the dockerd this run started (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   fi
 }
 OVS_STARTED=

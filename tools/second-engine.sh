@@ -3,18 +3,21 @@
 # tests with two compute hosts that each have an engine (evacuate). No
 # bridge, no iptables: its containers get no network of their own.
 # Usage: tools/second-engine.sh start|stop STATE_DIR [DOCKERD_OPTION...]
-# (extra options go to dockerd, e.g. --live-restore)
+# (extra options go to dockerd, e.g. --live-restore; ENGINE_DATA_ROOT
+# replaces STATE_DIR/data, ENGINE_NAME the name it is announced by)
 set -euo pipefail
 
 action=${1:?usage: second-engine.sh start|stop STATE_DIR}
-state=${2:?usage: second-engine.sh start|stop STATE_DIR}
+state=$(realpath -m "${2:?usage: second-engine.sh start|stop STATE_DIR}")
 shift 2
 sock=$state/docker.sock
+data_root=${ENGINE_DATA_ROOT:-$state/data}
+name=${ENGINE_NAME:-second engine}
 
 case $action in
   start)
     mkdir -p "$state"
-    dockerd --host "unix://$sock" --data-root "$state/data" \
+    dockerd --host "unix://$sock" --data-root "$data_root" \
       --exec-root "$state/exec" --pidfile "$state/docker.pid" \
       --bridge none --iptables=false --ip-masq=false "$@" \
       >"$state/dockerd.log" 2>&1 &
@@ -22,8 +25,8 @@ case $action in
       docker -H "unix://$sock" version >/dev/null 2>&1 && break
       sleep 0.2
     done
-    docker -H "unix://$sock" version --format \
-      "second engine {{.Server.Version}} on unix://$sock" || {
+    docker -H "unix://$sock" info --format \
+      "$name {{.ServerVersion}} ({{.Driver}}) on unix://$sock" || {
       tail -n 20 "$state/dockerd.log" >&2; exit 1; }
     ;;
   stop)
@@ -35,7 +38,8 @@ case $action in
         sleep 0.2
       done
     fi
-    # dockerd bind-mounts its data-root and may leave that mount behind.
+    # dockerd bind-mounts its data-root and may leave that mount behind;
+    # whatever else is mounted in STATE_DIR goes too.
     awk -v dir="$state/" 'index($2, dir) == 1 { print $2 }' /proc/mounts |
       sort -r | while read -r point; do umount "$point" || true; done
     ;;

@@ -109,6 +109,8 @@ def nova(layout):
             # Containers are light: let a 2-core host take a few dozen
             # small servers (the benchmark boots 15 at once).
             'initial_cpu_allocation_ratio': '16.0',
+            # One compute host: a resize stays on it (as devstack sets).
+            'allow_resize_to_same_host': 'True',
         },
         'api': {'auth_strategy': 'keystone'},
         'wsgi': {'api_paste_config': os.path.join(layout.etc, 'nova',

@@ -140,6 +140,8 @@ class Connection(object):
             raise not_found() from e
         except docker_errors.APIError as e:
             status = e.status_code
+            if not_found is not None and _image_vanished(e):
+                raise not_found() from e
             if status == 409:
                 raise exception.ContainerStateConflict(
                     action=action, reason=_explain(e)) from e
@@ -163,6 +165,13 @@ class Connection(object):
     def _missing(instance_uuid):
         return functools.partial(nova_exception.InstanceNotFound,
                                  instance_id=instance_uuid)
+
+
+def _image_vanished(error):
+    """dockerd 20.10 answers 500 "unrecognized image ID" when the image a
+    reference named was deleted (through another of its tags) while the
+    request ran: the reference is gone as surely as on a 404."""
+    return 'unrecognized image ID' in _explain(error)
 
 
 def _socket_owner(url, timeout):

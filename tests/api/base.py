@@ -4,6 +4,7 @@ engine, through Nova's own functional fixtures (_IntegratedTestBase)."""
 import io
 import os
 import sys
+import tempfile
 import uuid
 
 from nova import context as nova_context
@@ -148,6 +149,28 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
     def assert_no_image_tag(self, image_id):
         self.assertEqual([], self.docker.images.list(
             name=naming.IMAGE_REPOSITORY + image_id))
+
+
+class BadInputTestCase(DockerAPITestCase):
+    """Boots that must fail: the server in ERROR with the driver's words,
+    nothing left on the engine or in the staging directory."""
+
+    def setUp(self):
+        super().setUp()
+        self.staging = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, self.staging)
+        self.flags(image_staging_dir=self.staging, group='docker')
+
+    def assert_fault(self, image_id, words, flavor_id=None):
+        """Boot image_id; the fault holds each of words. Its message."""
+        server = self.boot(image_id, flavor_id, expected_state='ERROR')
+        message = server['fault']['message']
+        for word in words:
+            self.assertIn(word, message)
+        self.assert_no_container(server)
+        self.assert_no_image_tag(image_id)
+        self.assertEqual([], os.listdir(self.staging))
+        return message
 
 
 class TwoEnginesTestCase(DockerAPITestCase):

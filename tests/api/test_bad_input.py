@@ -2,8 +2,6 @@
 operator can act on, and nothing is left on the engine."""
 
 import io
-import os
-import tempfile
 import uuid
 
 from nova import context as nova_context
@@ -12,23 +10,7 @@ from tests.api import base
 from tests import support
 
 
-class BadInputTest(base.DockerAPITestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.staging = tempfile.mkdtemp()
-        self.addCleanup(os.rmdir, self.staging)
-        self.flags(image_staging_dir=self.staging, group='docker')
-
-    def assert_fault(self, image_id, words, flavor_id=None):
-        server = self.boot(image_id, flavor_id, expected_state='ERROR')
-        message = server['fault']['message']
-        for word in words:
-            self.assertIn(word, message)
-        self.assert_no_container(server)
-        self.assert_no_image_tag(image_id)
-        self.assertEqual([], os.listdir(self.staging))
-        return message
+class BadInputTest(base.BadInputTestCase):
 
     def test_data_that_is_not_a_tar(self):
         image_id = self.create_docker_image(data=b'\x00not a tar' * 300)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 from nova.compute import power_state
@@ -168,6 +169,45 @@ class EngineRestartTest(OwnEngineTestBase):
             self._delete_server(server)
             self.assert_no_container(server)
         self.assert_no_host_devices(port_a, port_b)
+
+    def test_power_sync_waits_for_the_restore(self):
+        # Nova's periodic power sync stops an ACTIVE server it finds shut
+        # down. After an engine restart, servers wait their turn to be
+        # brought back (a few at a time): one still waiting must not look
+        # shut down to the sync.
+        server = self.boot(self.image_id, self.flavor_id)
+        waiting, go_on = threading.Event(), threading.Event()
+        recovery = self.compute.driver._recovery
+        restore_locked = recovery._restore_locked
+
+        def wait_turn(*args):
+            waiting.set()
+            go_on.wait(BACK_WITHIN)
+            restore_locked(*args)
+        self.stub_out('nova_docker.recovery.Recovery._restore_locked',
+                      lambda self_, *args: wait_turn(*args))
+        self.addCleanup(go_on.set)
+
+        self.restart_engine()
+        self.assertTrue(waiting.wait(BACK_WITHIN), 'no restore started')
+        self.assertEqual('exited', self.state(server))
+        context = nova_context.get_admin_context()
+        instance = objects.Instance.get_by_uuid(context, server['id'])
+        self.compute.manager._query_driver_power_state_and_sync(context,
+                                                                instance)
+        shown = self.api.get_server(server['id'])
+        self.assertEqual('ACTIVE', shown['status'])
+        self.assertIsNone(shown['OS-EXT-STS:task_state'])
+        self.assertEqual(power_state.NOSTATE,
+                         shown['OS-EXT-STS:power_state'])
+
+        go_on.set()
+        wait_for(lambda: self.state(server) == 'running', BACK_WITHIN,
+                 'the server running again')
+        wait_for(lambda: self.api.get_server(server['id'])[
+            'OS-EXT-STS:power_state'] == power_state.RUNNING, BACK_WITHIN,
+            'power state Running in the API')
+        self.assertEqual('ACTIVE', self.api.get_server(server['id'])['status'])
 
 
 class TolerantCallsTest(test_network.NetworkTestBase):

@@ -28,12 +28,8 @@ class StartupLeftoversTest(test_network.NetworkTestBase):
         ref = naming.snapshot_reference(str(uuid.uuid4()), host)
         repository, tag = ref.rsplit(':', 1)
         self.docker.api.tag(self.image_ref, repository, tag)
-        self.addCleanup(self._untag, ref)
+        self.addCleanup(support.remove_tag, self.docker, ref)
         return ref
-
-    def _untag(self, ref):
-        if self.docker.images.list(name=ref.rsplit(':', 1)[0]):
-            self.docker.images.remove(ref)
 
     def plant_staging_file(self, prefix):
         path = os.path.join(self.staging_dir, prefix + uuid.uuid4().hex[:8])

@@ -162,8 +162,9 @@ class StackDockerHostTest(PluginTestCase):
         features = dict(conf['compute-feature-enabled'])
         # The all-in-one's tempest runs on the same list.
         self.assertEqual(tempest_features.compute_features(False), features)
-        self.assertEqual('False', features['resize'])
-        for feature in ('console_output', 'snapshot', 'shelve', 'pause'):
+        self.assertEqual('False', features['suspend'])
+        for feature in ('console_output', 'snapshot', 'shelve', 'pause',
+                        'resize', 'cold_migration'):
             self.assertEqual('True', features[feature])
         # No Neutron on this host: servers have no ports to attach.
         self.assertEqual('False', features['interface_attach'])

@@ -21,7 +21,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import unittest
 from unittest import mock
 
 from nova_docker.aio import bootstrap
@@ -31,9 +30,9 @@ from nova_docker.aio import services
 from nova_docker import crashpoint
 from nova_docker import naming
 from nova_docker import netplan
-from tests.e2e.test_cli import CloudTestCase, ROOT, STATE, inspect, osc
-from tests.e2e.test_network import NETWORK, SETTINGS, host_link_exists, \
-    switch_ports
+from tests.e2e.test_cli import ROOT, STATE, inspect, osc
+from tests.e2e.test_network import NETWORK, SETTINGS, PrivateNetworkCase, \
+    host_link_exists, switch_ports
 
 LAYOUT = layout_mod.Layout(STATE)
 COMPUTE = 'nova-compute'
@@ -50,14 +49,7 @@ def wait_for(predicate, what, timeout=WAIT_SECONDS):
         time.sleep(0.5)
 
 
-class TestCrashMidOperation(CloudTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if SETTINGS.get('network') != 'ovs':
-            raise unittest.SkipTest('this all-in-one runs without Neutron '
-                                    'agents (up --network none)')
-        super().setUpClass()
+class TestCrashMidOperation(PrivateNetworkCase):
 
     def compute_pid(self):
         pid = services.read_pid(LAYOUT.pidfile(COMPUTE))

@@ -81,17 +81,24 @@ class PrivateNetworkCase(CloudTestCase):
             self.assertIn(address + '/', inside)
         return devices[0]
 
-    def assert_pings(self, server_id, address):
-        # The userspace datapath on a busy two-core host may drop the
-        # first packets while it learns: three tries.
+    def assert_pings(self, server_id, address, within=0):
+        """server_id pings address: three tries (the userspace datapath on
+        a busy two-core host may drop the first packets while it learns),
+        and more until ``within`` seconds have passed (ports the agent is
+        still wiring)."""
         flag = ['-6'] if ':' in address else []
-        for _ in range(3):
+        deadline = time.monotonic() + within
+        tries = 0
+        while True:
             proc = exec_in(server_id, 'ping', *flag, '-c', '2', '-W', '3',
                            address)
+            tries += 1
             if proc.returncode == 0:
                 return
-        self.fail('%s cannot ping %s: %s%s' % (
-            server_id, address, proc.stdout, proc.stderr))
+            if tries >= 3 and time.monotonic() > deadline:
+                break
+        self.fail('%s cannot ping %s (%d tries): %s%s' % (
+            server_id, address, tries, proc.stdout, proc.stderr))
 
     def assert_pings_both_ways(self, a, b, port_a, port_b):
         for version in (4, 6):

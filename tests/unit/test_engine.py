@@ -45,6 +45,10 @@ class TranslationTest(testscenarios.WithScenarios, testtools.TestCase):
             error=_api_error(400, 'Minimum memory limit allowed is 6MB'),
             missing=False, expect=exception.EngineRefused,
             words='Minimum memory limit')),
+        ('image deleted through another tag meanwhile', dict(
+            error=_api_error(500, 'unrecognized image ID sha256:cbf3'),
+            missing=True, expect=nova_exception.InstanceNotFound,
+            words='x-uuid')),
         ('500 engine failure', dict(
             error=_api_error(500, 'driver failed'), missing=False,
             expect=exception.EngineError, words='driver failed')),
