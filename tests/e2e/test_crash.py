@@ -153,4 +153,5 @@ class TestCrashMidOperation(PrivateNetworkCase):
                 ports = self.wait_ports(server_id)
             osc('server', 'delete', '--wait', server_id)
             self.assert_nothing_left(server_id, ports)
-            self.assertEqual([], self.ports_of(server_id), point)
+            self.assertEqual([], osc('port', 'list', '--device-id',
+                                     server_id, '-f', 'json'), point)
