@@ -19,7 +19,7 @@ with warnings.catch_warnings():
 BROKEN = '/etc/broken.conf'
 
 
-class RescueTest(test_network.NetworkTestBase):
+class RescueTestBase(test_network.NetworkTestBase):
 
     def setUp(self):
         super().setUp()
@@ -52,6 +52,9 @@ class RescueTest(test_network.NetworkTestBase):
         self.assertFalse(self.mounted(server))
         self.assertFalse(os.path.exists(rescue.host_dir(server['id'])))
 
+
+class RescueTest(RescueTestBase):
+
     def test_rescue_with_own_image_fixes_a_file_on_the_same_address(self):
         port_id, v4, _v6 = self.make_port()
         server = self.boot_with_ports(port_id)
@@ -76,12 +79,19 @@ class RescueTest(test_network.NetworkTestBase):
         stored = entry.split(':')[1]
         self.assertEqual(stored, crypt.crypt('Rescue-pw1', stored))
 
+        # nova-compute restarts in between: the rescue stays as it is.
+        self.compute = self.restart_compute_service(self.compute)
+        self.assertTrue(self.rescue_record(server)['State']['Running'])
+        self.assertEqual('RESCUE', self.api.get_server(server['id'])['status'])
+
         self.api.post_server_action(server['id'], {'unrescue': None})
         server = self._wait_for_state_change(server, 'ACTIVE')
         self.assertEqual('running', self.container_status(server))
         self.assertEqual('fixed\n', self.exec_in(server, 'cat', BROKEN))
         self.assert_pings(server, v4)
         self.assert_no_rescue_left(server)
+        self._delete_server(server)
+        self.assert_no_container(server)
 
     def test_rescue_with_another_image_then_delete_leaves_nothing(self):
         server = self.boot(self.image_id, self.flavor_id)
