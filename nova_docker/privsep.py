@@ -279,6 +279,8 @@ _LAYER_DIR = re.compile(r'^/[^,:=\\]*/overlay2?/[0-9a-f]{64}(-init)?/'
                         r'(diff|work)$')
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
 MNT_DETACH = 0x2
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -312,16 +314,45 @@ def mount_overlay(target, lower_dirs, upper_dir, work_dir):
         ':'.join(lowers), upper, work)
     if os.path.ismount(target):
         return
-    if _libc.mount(b'overlay', target.encode(), b'overlay',
-                   MS_NOSUID | MS_NODEV, options.encode()) != 0:
+    _mount('overlay', target, 'overlay', MS_NOSUID | MS_NODEV, options)
+
+
+@fs_admin.entrypoint
+def bind_btrfs_container(target, engine_root, container_id):
+    """Bind-mount a stopped container's file system on Docker's btrfs
+    storage (its own subvolume, found from the engine's layer database
+    under engine_root) at target, nosuid and nodev."""
+    _rescue_target(target)
+    if not _CONTAINER_ID.match(str(container_id)):
+        raise NotOurs('%r is not a container id' % container_id)
+    root = os.path.realpath(engine_root)
+    with open(os.path.join(root, 'image', 'btrfs', 'layerdb', 'mounts',
+                           container_id, 'mount-id')) as f:
+        mount_id = f.read().strip()
+    if not _CONTAINER_ID.match(mount_id):
+        raise NotOurs('%r is not a btrfs layer id' % mount_id)
+    source = os.path.join(root, 'btrfs', 'subvolumes', mount_id)
+    if os.path.realpath(source) != source or not os.path.isdir(source):
+        raise NotOurs('%s is not a btrfs subvolume of the engine' % source)
+    if os.path.ismount(target):
+        return
+    _mount(source, target, None, MS_BIND)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+
+
+def _mount(source, target, fs_type, flags, options=None):
+    if _libc.mount(source and source.encode(), target.encode(),
+                   fs_type and fs_type.encode(), flags,
+                   options and options.encode()) != 0:
         code = ctypes.get_errno()
-        raise OSError(code, 'mount overlay at %s: %s' % (
-            target, os.strerror(code)))
+        raise OSError(code, 'mount %s at %s: %s' % (
+            source or fs_type, target, os.strerror(code)))
 
 
 @fs_admin.entrypoint
 def unmount(target):
-    """Unmount what mount_overlay mounted at target; not mounted is fine.
+    """Unmount what mount_overlay or bind_btrfs_container mounted at
+    target; not mounted is fine.
     Detached, so that a process still inside cannot keep the original's
     layers busy."""
     _rescue_target(target)

@@ -3,8 +3,9 @@ original's file system at RESCUE_PATH, on the server's own addresses.
 
 Nova has stopped the original container. Its files are shown by mounting
 its engine's overlay layers (the lower layers, and its own upper layer, so
-that what is written lands in the original) at a directory of this
-driver, which the rescue container gets as a bind mount. The rescue
+that what is written lands in the original), or on btrfs its own
+subvolume, at a directory of this driver, which the rescue container gets
+as a bind mount. The rescue
 container joins the server's infra container like the workload does (same
 ports, addresses and host name). Unrescue removes the rescue container and
 the mount; the driver then starts the original again, with the changes.
@@ -89,16 +90,24 @@ class Rescues(object):
         or None when its storage driver cannot be shown."""
         graph = original.get('GraphDriver') or {}
         data = graph.get('Data') or {}
-        if (graph.get('Name') not in OVERLAY_DRIVERS or
-                not data.get('UpperDir')):
-            LOG.error('The rescue container runs without the server\'s '
-                      'file system: the engine\'s storage driver %s is not '
-                      'overlay', graph.get('Name'), instance=instance)
-            return None
         target = host_dir(instance.uuid)
-        os.makedirs(target, mode=0o700, exist_ok=True)
-        privsep.mount_overlay(target, data['LowerDir'].split(':'),
-                              data['UpperDir'], data['WorkDir'])
+        if graph.get('Name') in OVERLAY_DRIVERS and data.get('UpperDir'):
+            os.makedirs(target, mode=0o700, exist_ok=True)
+            privsep.mount_overlay(target, data['LowerDir'].split(':'),
+                                  data['UpperDir'], data['WorkDir'])
+        elif graph.get('Name') == 'btrfs':
+            os.makedirs(target, mode=0o700, exist_ok=True)
+            privsep.bind_btrfs_container(
+                target, self._engine.info()['DockerRootDir'],
+                original['Id'])
+        else:
+            # Nova puts a server whose rescue fails in ERROR: rescue
+            # without the files rather than that, and say so.
+            LOG.error('The rescue container runs without the server\'s '
+                      'file system: this driver cannot show a stopped '
+                      'container\'s files on storage driver %s',
+                      graph.get('Name'), instance=instance)
+            return None
         return target
 
     def _set_password(self, instance, image_config, password):

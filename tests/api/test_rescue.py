@@ -10,6 +10,7 @@ import fixtures
 from nova_docker import naming
 from nova_docker import rescue
 from tests.api import test_network
+from tests import support
 
 with warnings.catch_warnings():
     # Deprecated in 3.11, still the one stdlib way to check a crypt hash.
@@ -113,3 +114,15 @@ class RescueTest(RescueTestBase):
         self.assert_no_rescue_left(server)
         self.assertFalse(os.path.exists(
             os.path.join(self.instances_path, server['id'])))
+
+
+class BtrfsRescueTest(RescueTestBase):
+    """On Docker's btrfs storage the rescue container gets the original's
+    own subvolume."""
+
+    def setUp(self):
+        self.engine_url = support.btrfs_engine_url()
+        super().setUp()
+
+    test_rescue_with_another_image_then_delete_leaves_nothing = (
+        RescueTest.test_rescue_with_another_image_then_delete_leaves_nothing)
