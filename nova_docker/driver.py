@@ -66,13 +66,17 @@ class DockerDriver(driver.ComputeDriver):
         supports_attach_interface=True,
     )
 
-    def __init__(self, virtapi, read_only=False):
+    def __init__(self, virtapi, read_only=False, engine=None,
+                 image_store=None):
+        """nova-compute passes virtapi alone: the engine is the one
+        [docker] api_url names, images come from Glance. Tests and
+        benchmarks pass an engine or an image store of their own."""
         super().__init__(virtapi)
         # Nova sets CONF.host before it makes the driver; the node name must
         # be known before init_host.
         self._host = CONF.host
-        self._engine = engine_mod.Engine.from_conf(CONF)
-        self._images = images.ImageStore.from_conf(
+        self._engine = engine or engine_mod.Engine.from_conf(CONF)
+        self._images = image_store or images.ImageStore.from_conf(
             self._engine, glance.API(), self._host, CONF.docker)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()

@@ -184,7 +184,7 @@ class TwoEnginesTestCase(DockerAPITestCase):
                       lambda drv: str(uuid.uuid5(uuid.NAMESPACE_DNS,
                                                  drv._host)))
         super().setUp()
-        self.first_url = self.compute.driver._engine.url
+        self.first_url = cfg.CONF.docker.api_url
         self.second_url = support.second_engine_url()
         self.second_docker = support.engine_client(self.second_url)
         self.host2 = support.unique_host()

@@ -80,16 +80,16 @@ class DriverTestCase(testtools.TestCase):
         """What Nova's GlanceFixture expects of its test."""
         self.useFixture(fixtures.MonkeyPatch(old, new))
 
-    def make_driver(self, host):
-        """A driver as nova-compute makes it: constructed, then
-        init_host, then asked for resources (its pre_start_hook, after
-        which it takes requests)."""
-        driver = driver_mod.DockerDriver(virtapi.VirtAPI())
+    def make_driver(self, host, engine=None):
+        """A driver as nova-compute makes it (on ``engine``, default the
+        configured one): constructed, then init_host, then asked for
+        resources (its pre_start_hook, after which it takes requests)."""
+        driver = driver_mod.DockerDriver(virtapi.VirtAPI(), engine=engine)
         driver.init_host(host)
-        driver.get_available_resource(host)
         # As nova-compute does when it stops: ends the event stream and
         # the engine watch thread.
         self.addCleanup(driver.cleanup_host, host)
+        driver.get_available_resource(host)
         return driver
 
     def other_host_cleanup(self):

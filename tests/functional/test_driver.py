@@ -19,6 +19,7 @@ from oslo_utils import units
 from oslo_utils import uuidutils
 
 from nova_docker import driver as driver_mod
+from nova_docker import engine
 from nova_docker import exception
 from nova_docker import host
 from nova_docker import naming
@@ -395,11 +396,13 @@ class ListingAndStateTest(base.DriverTestCase):
             'Labels'][naming.COMPUTE_HOST])
 
     def test_power_state_sync_costs_one_listing(self):
+        counted = engine.Engine.from_conf(CONF)
+        self.driver = self.make_driver(self.host, engine=counted)
         instances = [self.spawn() for _ in range(3)]
         self.driver.pause(instances[1])
         self.driver.power_off(instances[2], timeout=0)
 
-        api = self.driver._engine.client.api
+        api = counted.client.api
         calls = []
         for name in ('containers', 'inspect_container'):
             self.patch(api, name, self.counted(calls, name,
