@@ -130,15 +130,7 @@ class DockerDriver(driver.ComputeDriver):
             self._leftovers_due = False
             leftovers.reconcile_containers(
                 nova_context.get_admin_context(), self._engine, self._host)
-        LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
-                 'storage %(driver)s, I/O limits on %(dev)s, root disk size '
-                 '%(quota)s',
-                 {'version': info.get('ServerVersion'),
-                  'api': self._engine.api_version, 'url': self._engine.url,
-                  'driver': info.get('Driver'),
-                  'dev': self._facts.io_device or 'no device',
-                  'quota': 'enforced' if self._facts.root_disk_quota
-                  else 'not enforced'})
+        host_mod.log_engine(self._engine, info, self._facts)
 
     def cleanup_host(self, host):
         if self._events is not None:
@@ -161,7 +153,7 @@ class DockerDriver(driver.ComputeDriver):
         # start-up is over.
         self.starting = False
         info = self._engine.known_info()
-        resources = host_mod.resources(info, nodename, self._disk_path(info))
+        resources = host_mod.resources(info, nodename, CONF.instances_path)
         resources['uuid'] = self._node_uuid()
         return resources
 
@@ -179,23 +171,13 @@ class DockerDriver(driver.ComputeDriver):
             provider_tree.data(nodename).inventory)
         provider_tree.update_inventory(
             nodename,
-            host_mod.inventory(info, self._disk_path(info), ratios, CONF))
+            host_mod.inventory(info, ratios, CONF))
 
     def get_host_uptime(self):
         return host_mod.uptime()
 
     def get_host_ip_addr(self):
         return CONF.my_ip
-
-    @staticmethod
-    def _disk_path(info):
-        """Where container root filesystems live, if on this host."""
-        root = info.get('DockerRootDir')
-        try:
-            host_mod.disk_gb(root)
-            return root
-        except (OSError, TypeError):
-            return CONF.instances_path
 
     # -- listing and state ------------------------------------------------
 
