@@ -12,6 +12,7 @@ import time
 
 from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import vm_states
 from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import exception as nova_exception
@@ -41,6 +42,7 @@ from nova_docker import migration as migrations
 from nova_docker import netplan
 from nova_docker import power
 from nova_docker import recovery
+from nova_docker import rescue
 from nova_docker import spec
 
 CONF = nova_conf.CONF
@@ -91,6 +93,8 @@ class DockerDriver(driver.ComputeDriver):
             self.emit_event, on_back=self._engine_answers)
         self._leftovers_due = False
         self.starting = False
+        self._rescues = rescue.Rescues(self._engine, self._images,
+                                       self._host)
         self._consoles = console.SerialConsoles(
             self._engine, CONF.docker.serial_console_command,
             CONF.serial_console)
@@ -101,6 +105,7 @@ class DockerDriver(driver.ComputeDriver):
         self.starting = True
         self._host = host
         self._recovery.host = host
+        self._rescues.host = host
         self._namespaces.init_host(host, CONF.docker)
         self._events = events.EngineEvents(
             self._engine, host, self.emit_event,
@@ -209,6 +214,9 @@ class DockerDriver(driver.ComputeDriver):
     @exception.answered_while_starting(
         lambda: hardware.InstanceInfo(state=power_state.NOSTATE))
     def get_info(self, instance, use_cache=True):
+        if instance.vm_state == vm_states.RESCUED:
+            return hardware.InstanceInfo(
+                state=self._rescues.power_state(instance))
         row = None
         if use_cache:
             row = self._engine.cached_list_host(
@@ -358,6 +366,7 @@ class DockerDriver(driver.ComputeDriver):
         self._consoles.close(instance)
         try:
             reverting_here = self._migrations.reverting_here(instance)
+            self._rescues.remove(instance)
             self._engine.remove(instance.uuid)
         except exception.EngineUnavailable as e:
             # Nova forgets the server now; its containers and ports go as
@@ -426,14 +435,14 @@ class DockerDriver(driver.ComputeDriver):
 
     def rescue(self, context, instance, network_info, image_meta,
                rescue_password, block_device_info, share_info):
-        # Nova 34's compute manager has stopped the server and sets ERROR
-        # whatever a driver raises here (rescue_instance), and its API asks
-        # the driver nothing first: start the workload again, so that only
-        # Nova's state is left to reset (a hard reboot does).
-        self.power_on(context, instance, network_info)
-        raise NotImplementedError(
-            'rescue is not supported on Docker hosts; the workload was '
-            'started again: hard-reboot the server to make it ACTIVE')
+        # Nova has stopped the workload; the namespace may need repair.
+        self._recovery.repair_namespace(instance, network_info)
+        self._rescues.rescue(context, instance, image_meta, rescue_password,
+                             self._facts)
+
+    def unrescue(self, context, instance):
+        self._rescues.remove(instance)
+        self.power_on(context, instance, instance.get_network_info())
 
     def set_admin_password(self, instance, new_pass):
         guest.set_password(self._engine, instance,

@@ -152,6 +152,8 @@ def nova(layout):
             'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
         'nova_docker_privileged': {
             'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
+        'nova_docker_fs_privileged': {
+            'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
     }
 
 

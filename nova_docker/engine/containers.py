@@ -268,7 +268,8 @@ class ContainerCalls(object):
 
     def owned_containers(self, host):
         """{container id: (instance uuid, container name)} of every
-        container, workload or infra, labelled with this compute host."""
+        container, workload, infra or rescue, labelled with this compute
+        host."""
         with self._translated('list containers'):
             raw = self.client.api.containers(
                 all=True, filters={'label': '%s=%s' % (naming.COMPUTE_HOST,
@@ -277,7 +278,8 @@ class ContainerCalls(object):
         for entry in raw:
             labels = entry.get('Labels') or {}
             uuid = (labels.get(naming.INSTANCE_UUID)
-                    or labels.get(naming.INFRA_FOR))
+                    or labels.get(naming.INFRA_FOR)
+                    or labels.get(naming.RESCUE_FOR))
             if uuid:
                 owned[entry['Id']] = (uuid, (entry.get('Names') or [''])[0]
                                       .lstrip('/'))

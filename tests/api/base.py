@@ -51,7 +51,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         self._keep_uploaded_image_data()
         # The driver's and os-vif's privileged functions, in helpers.
         self.useFixture(netsupport.PrivsepHelpers(
-            privsep.net_admin, vif_plug_ovs_privsep.vif_plug))
+            privsep.net_admin, privsep.fs_admin,
+            vif_plug_ovs_privsep.vif_plug))
 
     def _keep_uploaded_image_data(self):
         """Nova's GlanceFixture drops data given to update(); a snapshot

@@ -9,6 +9,7 @@ from tests.api import test_events
 from tests.api import test_images
 from tests.api import test_lifecycle
 from tests.api import test_network
+from tests.api import test_rescue
 from tests import support
 
 
@@ -59,3 +60,12 @@ class PodmanEventsTest(PodmanEngine, test_events.EngineEventsTest):
         self.assertFalse(self.container(server)['State']['OOMKilled'])
         self.assertEqual(power_state.SHUTDOWN,
                          server['OS-EXT-STS:power_state'])
+
+
+class PodmanRescueTest(PodmanEngine, test_rescue.RescueTestBase):
+    """Rescue on Podman: its overlay layers mount the same way; the
+    address, the password and the fixed file are as on Docker."""
+
+    test_rescue_with_own_image_fixes_a_file_on_the_same_address = (
+        test_rescue.RescueTest.
+        test_rescue_with_own_image_fixes_a_file_on_the_same_address)
