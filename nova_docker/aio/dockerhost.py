@@ -45,8 +45,9 @@ class DockerHost:
             '--data-root', os.path.join(self.engine, 'data'),
             '--exec-root', os.path.join(self.engine, 'exec'),
             '--pidfile', os.path.join(self.engine, 'docker.pid'),
-            '--bridge', 'none', '--iptables=false', '--ip-masq=false',
-            '--live-restore'])
+            # No live-restore: ``down`` leaves nothing of this host
+            # running (its servers stop with their engine).
+            '--bridge', 'none', '--iptables=false', '--ip-masq=false'])
         self.host.start()
         wait_for(lambda: system.docker_answers(self.docker_sock), 60,
                  dockerd, self.layout.log(dockerd),
@@ -81,8 +82,8 @@ class DockerHost:
         self.host.discover()
 
     def stop(self):
-        """{service: pid} of what was running; servers' containers stay in
-        the engine's data-root, as on the first host."""
+        """{service: pid} of what was running. The servers' containers
+        stop with their engine and stay in its data-root."""
         stopped = services.stop(self.layout, [
             self.host.service('nova-compute')])
         stopped.update(self.host.stop())
