@@ -85,7 +85,9 @@ class NetworkedHost:
 
     def start(self):
         """Namespace, switch, wire, relay and agent (re-runnable)."""
-        os.makedirs(self.ovs_run, exist_ok=True)
+        for d in (self.ovs_run, os.path.join(self.root, 'nova', 'instances'),
+                  os.path.join(self.root, 'neutron')):
+            os.makedirs(d, exist_ok=True)
         db = os.path.join(self.ovs_run, 'conf.db')
         if not os.path.exists(db):
             self._run(['ovsdb-tool', 'create', db, SCHEMA])
