@@ -158,6 +158,31 @@ class EngineCleanup(fixtures.Fixture):
             remove_tag(self.client, ref)
 
 
+def run_in(client, instance_uuid, *argv):
+    """Run argv in the instance's workload container: (exit code, output
+    as text)."""
+    code, output = client.containers.get(
+        naming.container_name(instance_uuid)).exec_run(list(argv))
+    return code, output.decode('utf-8', 'replace')
+
+
+def started_at(record):
+    """When the container of this inspect record last started, as a value
+    that sorts by time (the engine drops trailing zeros of the
+    nanoseconds)."""
+    stamp = record['State']['StartedAt']
+    seconds, _dot, fraction = stamp.rstrip('Z').partition('.')
+    return seconds, fraction.ljust(9, '0')
+
+
+def tags(client, repository):
+    """Every tag of the engine's images in ``repository`` (the driver's
+    repositories end in the Glance image or server id; Podman lists them
+    with a domain in front)."""
+    return [tag for image in client.images.list(name=repository)
+            for tag in image.tags if repository in tag]
+
+
 def remove_tag(client, ref):
     """Untag ref, even when a container of a test running in parallel uses
     the image (the engine then keeps it). Such a test may be removing the

@@ -15,6 +15,7 @@ import time
 from nova_docker.aio import bootstrap
 from nova_docker.aio import cloud
 from nova_docker.aio import configs
+from nova_docker.aio import dockerhost
 from nova_docker.aio import images
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import network
@@ -79,6 +80,7 @@ def up(layout, args):
         with p.step(name):
             cloud.wait_api(layout, name)
     if layout.networked:
+        network.ensure_phys_bridge()
         for name in cloud.NEUTRON_DAEMONS:
             cloud.start_neutron_daemon(layout, name)
     if layout.heat:
@@ -87,6 +89,11 @@ def up(layout, args):
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
     cloud.start_serial_proxy(layout)
+    second = _second_host(layout)
+    if second:
+        with p.step('second compute host %s: engine, switch, agent, '
+                    'nova-compute' % second.name):
+            second.start()
     with p.step('Nova daemons report; nova-compute registers its node'):
         wait_for(lambda: _quiet(bootstrap.compute_registered, layout,
                                 started), 180,
@@ -103,6 +110,9 @@ def up(layout, args):
     with p.step('cell mapping of the compute host'):
         bootstrap.once(layout, 'discover-hosts',
                        lambda: bootstrap.discover_hosts(layout))
+    if second:
+        with p.step('%s registers; its agent reports' % second.name):
+            second.wait()
     with p.step('flavors'):
         bootstrap.ensure_flavors(layout)
     if layout.networked:
@@ -143,6 +153,16 @@ def next_steps(layout, openrc):
     return 'Try:\n' + ''.join('  %s\n' % line for line in lines)
 
 
+def _second_host(layout):
+    """The second Docker host of ``up --computes 2`` (networked only)."""
+    if layout.computes < 2:
+        return None
+    if not layout.networked:
+        raise Failed('--computes 2 needs the networked all-in-one '
+                     '(--network ovs)')
+    return dockerhost.DockerHost(layout)
+
+
 def _daemons_alive(layout, names):
     for name in names:
         if not services.read_pid(layout.pidfile(name)):
@@ -158,7 +178,10 @@ def _quiet(func, *args):
 
 
 def down(layout, args):
-    # OpenStack first, then what it stands on.
+    # OpenStack first, then what it stands on; the second host first of
+    # all (whatever --computes says now: it may have been started).
+    for name, pid in dockerhost.DockerHost(layout).stop().items():
+        print('stopped %-25s (pid %d)' % (name, pid))
     for group in (('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
                   + cloud.NEUTRON_DAEMONS + tuple(a[0] for a in cloud.APIS),
                   cloud.BACKING):
@@ -173,6 +196,8 @@ def down(layout, args):
 
 def status(layout, args):
     health = cloud.health(layout)
+    if layout.computes > 1:
+        health.update(dockerhost.DockerHost(layout).health())
     total = 0
     row = '%-25s %-8s %-7s %8s  %s'
     print(row % ('service', 'pid', 'health', 'RSS MiB', 'detail'))
@@ -233,9 +258,16 @@ def parser():
                       help='orchestration: heat-api and heat-engine (on by '
                            'default; --no-heat leaves them out, '
                            'remembered)')
+    p_up.add_argument('--computes', type=int, choices=(1, 2),
+                      default=None,
+                      help='compute hosts: 2 adds a second Docker host '
+                           'with its own engine, switch and agent in a '
+                           'network namespace (default 1, remembered)')
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
-    p_tempest.add_argument('--regex', default=tempest.DEFAULT_REGEX)
+    p_tempest.add_argument('--regex', default=None,
+                           help='default: the servers API tests, and with '
+                                'two compute hosts the cold migration ones')
     p_tempest.add_argument('--concurrency', type=int, default=2)
     p_tempest.add_argument('--python', default='/usr/bin/python3')
     sub.add_parser('down', help='stop what up started')
@@ -256,7 +288,8 @@ def main(argv=None):
     layout = layout_mod.Layout(args.state_dir,
                                getattr(args, 'port_offset', None),
                                getattr(args, 'network', None),
-                               getattr(args, 'heat', None))
+                               getattr(args, 'heat', None),
+                               getattr(args, 'computes', None))
     command = {'up': up, 'down': down, 'status': status, 'logs': logs,
                'tempest': run_tempest}
     try:

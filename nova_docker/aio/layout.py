@@ -40,7 +40,7 @@ BASE_PORTS = {
 
 class Layout:
     def __init__(self, state_dir, port_offset=None, network=None,
-                 heat=None):
+                 heat=None, computes=None):
         self.root = os.path.abspath(state_dir)
         self.venv = self.path('venv')
         self.etc = self.path('etc')
@@ -48,7 +48,8 @@ class Layout:
         self.run = self.path('run')
         self.data = self.path('data')
         self._settings_file = self.path('settings.json')
-        self.settings = self._load_settings(port_offset, network, heat)
+        self.settings = self._load_settings(port_offset, network, heat,
+                                            computes)
         self.ports = {name: port + self.settings['port_offset']
                       for name, port in BASE_PORTS.items()}
 
@@ -91,6 +92,11 @@ class Layout:
         return self.settings['heat']
 
     @property
+    def computes(self):
+        """How many compute hosts (up --computes; dockerhost)."""
+        return self.settings['computes']
+
+    @property
     def networked(self):
         return self.settings['network'] == 'ovs'
 
@@ -101,7 +107,7 @@ class Layout:
         for d in (self.root, self.etc, self.logs, self.run, self.data):
             os.makedirs(d, exist_ok=True)
 
-    def _load_settings(self, port_offset, network, heat):
+    def _load_settings(self, port_offset, network, heat, computes):
         try:
             with open(self._settings_file) as f:
                 settings = json.load(f)
@@ -112,6 +118,9 @@ class Layout:
         settings.setdefault('network', 'ovs')
         if network is not None:
             settings['network'] = network
+        settings.setdefault('computes', 1)
+        if computes is not None:
+            settings['computes'] = computes
         settings.setdefault('heat', True)
         if heat is not None:
             settings['heat'] = heat

@@ -14,6 +14,7 @@ from nova_docker import naming
 from nova_docker import netplan
 from tests.api import base
 from tests import netsupport
+from tests import support
 
 
 class NetworkTestBase(base.DockerAPITestCase):
@@ -70,10 +71,7 @@ class NetworkTestBase(base.DockerAPITestCase):
 
     def run_in(self, server, *argv):
         """Run a command in the server's container: (exit code, output)."""
-        container = self.docker.containers.get(
-            naming.container_name(server['id']))
-        code, output = container.exec_run(list(argv))
-        return code, output.decode('utf-8', 'replace')
+        return support.run_in(self.docker, server['id'], *argv)
 
     def assert_pings(self, server, address):
         # Open vSwitch's userspace datapath on a loaded 2-core machine may

@@ -177,15 +177,14 @@ class EngineRestartTest(OwnEngineTestBase):
         # shut down to the sync.
         server = self.boot(self.image_id, self.flavor_id)
         waiting, go_on = threading.Event(), threading.Event()
-        recovery = self.compute.driver._recovery
-        restore_locked = recovery._restore_locked
+        restore_locked = recovery.Recovery._restore_locked
 
-        def wait_turn(*args):
+        def wait_turn(recovery_, *args):
             waiting.set()
             go_on.wait(BACK_WITHIN)
-            restore_locked(*args)
+            restore_locked(recovery_, *args)
         self.stub_out('nova_docker.recovery.Recovery._restore_locked',
-                      lambda self_, *args: wait_turn(*args))
+                      wait_turn)
         self.addCleanup(go_on.set)
 
         self.restart_engine()
