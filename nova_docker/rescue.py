@@ -40,6 +40,19 @@ def host_dir(instance_uuid):
                         instance_uuid, RESCUE_DIR)
 
 
+def release_files(instance_uuid):
+    """Unmount the original's files and remove their directory; nothing
+    there is fine."""
+    target = host_dir(instance_uuid)
+    if os.path.isdir(target):
+        privsep.unmount(target)
+        os.rmdir(target)
+    try:
+        os.rmdir(os.path.dirname(target))
+    except OSError:
+        pass  # gone already, or holds the config drive
+
+
 class Rescues(object):
 
     def __init__(self, engine, images, host):
@@ -124,14 +137,7 @@ class Rescues(object):
         files (before the original may start or be removed); nothing
         there is fine."""
         self._engine.remove_rescue(instance.uuid)
-        target = host_dir(instance.uuid)
-        if os.path.isdir(target):
-            privsep.unmount(target)
-            os.rmdir(target)
-        try:
-            os.rmdir(os.path.dirname(target))
-        except OSError:
-            pass  # gone already, or holds the config drive
+        release_files(instance.uuid)
 
     def _undo(self, instance):
         """Leave nothing of a failed rescue; never mask its error (Nova

@@ -115,6 +115,25 @@ class RescueTest(RescueTestBase):
         self.assertFalse(os.path.exists(
             os.path.join(self.instances_path, server['id'])))
 
+    def test_deleted_while_rescued_and_compute_down_leaves_nothing(self):
+        server = self.boot(self.image_id, self.flavor_id)
+        server, _answer = self.rescue(server)
+        self.assertTrue(self.mounted(server))
+        # Nova deletes it in its database only; the next start-up of
+        # nova-compute removes the containers and the mount.
+        self.compute.stop()
+        service_id = self.api.get_services(
+            host=self.host, binary='nova-compute')[0]['id']
+        self.api.put_service_force_down(service_id, True)
+        self.api.delete_server(server['id'])
+        self._wait_until_deleted(server)
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        self.api.put_service_force_down(service_id, False)
+
+        self.assert_no_container(server)
+        self.assert_no_rescue_left(server)
+
 
 class BtrfsRescueTest(RescueTestBase):
     """On Docker's btrfs storage the rescue container gets the original's
