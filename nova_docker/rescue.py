@@ -18,6 +18,7 @@ from nova import conf as nova_conf
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import exception
 from nova_docker import guest
 from nova_docker import naming
 from nova_docker import power
@@ -129,7 +130,9 @@ class Rescues(object):
         try:
             guest.set_password(_RescueContainer(self._engine), instance,
                                image_config, password)
-        except nova_exception.SetAdminPasswdNotSupported as e:
+        except (nova_exception.SetAdminPasswdNotSupported,
+                exception.ContainerStateConflict) as e:
+            # Not supported, or the rescue image's command already ended.
             LOG.warning('Rescue password not set: %s', e, instance=instance)
 
     def remove(self, instance):
