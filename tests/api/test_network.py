@@ -305,8 +305,5 @@ class VifPluggedTest(NetworkTestBase):
         self.assert_no_host_devices(port_id)
 
     def wait_for_link(self, name, timeout=60):
-        deadline = time.monotonic() + timeout
-        while name not in netsupport.host_links():
-            self.assertLess(time.monotonic(), deadline,
-                            'device %s never appeared' % name)
-            time.sleep(0.1)
+        support.wait_for(lambda: name in netsupport.host_links(), timeout,
+                         'device %s' % name)
