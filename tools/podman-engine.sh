@@ -38,6 +38,10 @@ events_logger = "file"
 events_logfile_path = "$state/events.log"
 tmp_dir = "$state/tmp"
 lock_type = "file"
+# An exec session's conmon pair waits this long after the exec ends
+# before cleaning the session up (Podman's default of 300 s mimics
+# Docker's five minutes): the driver reads an exec's exit code at once.
+exit_command_delay = 10
 [network]
 network_backend = "cni"
 network_config_dir = "$state/net"
