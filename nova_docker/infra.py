@@ -34,13 +34,13 @@ import contextlib
 import hashlib
 import io
 import json
-import tarfile
 
 from nova import exception as nova_exception
 from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import units
 
+from nova_docker import archive as archives
 from nova_docker import crashpoint
 from nova_docker import exception
 from nova_docker import naming
@@ -302,7 +302,7 @@ def _read_binary(path):
 
 def archive(binary, ref, machine):
     """A ``docker save`` archive of one image holding ``/pause``."""
-    layer = _tar({'pause': (binary, 0o755)})
+    layer = archives.tar_of({'pause': (binary, 0o755)})
     diff_id = 'sha256:' + hashlib.sha256(layer).hexdigest()
     config = _json({
         'architecture': _ARCH.get(machine, machine),
@@ -315,20 +315,10 @@ def archive(binary, ref, machine):
     config_name = hashlib.sha256(config).hexdigest() + '.json'
     manifest = _json([{'Config': config_name, 'RepoTags': [ref],
                        'Layers': ['layer/layer.tar']}])
-    return _tar({'manifest.json': (manifest, 0o644),
-                 config_name: (config, 0o644),
-                 'layer/layer.tar': (layer, 0o644)})
+    return archives.tar_of({'manifest.json': (manifest, 0o644),
+                            config_name: (config, 0o644),
+                            'layer/layer.tar': (layer, 0o644)})
 
 
 def _json(value):
     return json.dumps(value, sort_keys=True, separators=(',', ':')).encode()
-
-
-def _tar(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w', format=tarfile.USTAR_FORMAT) as t:
-        for name, (data, mode) in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, 0
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()

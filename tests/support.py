@@ -5,6 +5,7 @@ import io
 import os
 import subprocess
 import tarfile
+import time
 import uuid
 
 import docker
@@ -156,6 +157,19 @@ class EngineCleanup(fixtures.Fixture):
             container.remove(force=True, v=True)
         for ref in set(self.image_refs()):
             remove_tag(self.client, ref)
+
+
+def wait_for(predicate, timeout, what):
+    """predicate's first true answer, asked until timeout seconds have
+    passed; then an AssertionError saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError('%s not within %d s' % (what, timeout))
+        time.sleep(0.2)
 
 
 def run_in(client, instance_uuid, *argv):

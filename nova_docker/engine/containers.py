@@ -8,6 +8,7 @@ import time
 from nova import exception as nova_exception
 from oslo_log import log as logging
 
+from nova_docker import archive
 from nova_docker import exception
 from nova_docker import naming
 from nova_docker.engine.connection import _image_missing
@@ -34,13 +35,18 @@ class ContainerCalls(object):
         """Create (not start) the instance's container; returns its id."""
         args = self.dialect.create_args(create_args)
         owner = (args.get('network_mode') or '').partition('container:')[2]
+        files = {}
         with self._translated('create the container',
                               _image_missing(image_ref)):
-            if owner and self.dialect.joined_needs_owner_config:
-                args = self.dialect.joined(
-                    args, self.client.api.inspect_container(owner)['Config'])
+            if owner and self.dialect.joined_needs_owner:
+                record = self.client.api.inspect_container(owner)
+                args = self.dialect.joined(args, record)
+                files = self.dialect.joined_files(record)
             container = self.client.containers.create(
                 image_ref, name=naming.container_name(instance_uuid), **args)
+            if files:
+                container.put_archive('/etc', archive.tar_of(
+                    {name: (data, 0o644) for name, data in files.items()}))
         return container.id
 
     def start(self, instance_uuid):
@@ -181,11 +187,11 @@ class ContainerCalls(object):
             self.client.api.commit(name, repository=repository,
                                    tag='latest', pause=True)
             config = dict(old['Config'], Image=repository + ':latest')
-            # The engine refuses these on a joining container.
-            for key in ('Hostname', 'Domainname'):
-                config.pop(key, None)
             config['HostConfig'] = dict(old['HostConfig'],
                                         NetworkMode='container:' + infra_name)
+            owner = (self.client.api.inspect_container(infra_name)
+                     if self.dialect.joined_needs_owner else None)
+            config = self.dialect.rejoined(config, owner)
             self.client.api.remove_container(name, force=True)
             self.client.api.create_container_from_config(config, name)
             if old['State'].get('Running'):

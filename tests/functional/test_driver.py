@@ -526,10 +526,6 @@ class HostTest(base.DriverTestCase):
         self.assertRegex(uptime, r'^ \d\d:\d\d:\d\d up ')
         self.assertEqual('192.0.2.7', self.driver.get_host_ip_addr())
 
-    def test_capabilities(self):
-        # Glance holds docker save archives as disk_format=raw.
-        self.assertTrue(self.driver.capabilities['supports_image_type_raw'])
-
     def start_without_engine(self, url):
         """init_host of a host whose engine does not answer: nova-compute
         starts, with a warning naming the engine and the option."""
