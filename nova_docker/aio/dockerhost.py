@@ -104,6 +104,19 @@ class DockerHost:
                 self.host.service(base)))
             rows[self.host.service(base)] = [pid, bool(pid), '']
         rows[self.host.service('dockerd')][2] = 'unix://' + self.docker_sock
+        compute = rows[self.host.service('nova-compute')]
+        try:
+            c = bootstrap.admin_client(self.layout)
+            listed = c.call('GET', c.endpoint('compute') + (
+                '/os-services?binary=nova-compute&host=' + self.name))
+        except Exception as e:  # noqa: B902 - status reports, never fails
+            compute[2] = 'Nova API unreachable: %s' % e
+        else:
+            up = [s for s in listed['services']
+                  if s['state'] == 'up' and s['status'] == 'enabled']
+            compute[1] = compute[1] and bool(up)
+            compute[2] = 'nova: %s (host %s)' % (
+                'up, enabled' if up else 'down', self.name)
         rows.update(self.host.health())
         return rows
 
