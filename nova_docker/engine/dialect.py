@@ -131,6 +131,11 @@ class PodmanDialect(DockerDialect):
 
     def rejoined(self, config, owner):
         host_config = dict(config['HostConfig'])
+        # Podman's inspect names limits as the kernel does (RLIMIT_NOFILE)
+        # but takes only Docker's names (nofile) at create.
+        host_config['Ulimits'] = [
+            dict(limit, Name=limit['Name'].lower().replace('rlimit_', '', 1))
+            for limit in host_config.get('Ulimits') or []]
         host_config['Binds'] = [
             bind for bind in host_config.get('Binds') or []
             if bind.split(':')[1:2] != [ETC_HOSTS]] + [

@@ -135,12 +135,16 @@ class DialectTest(testtools.TestCase):
     def test_a_container_made_again_joins_its_new_owner(self):
         config = {'Hostname': 'old', 'Domainname': '', 'Image': 'x',
                   'HostConfig': {'Binds': ['/cd:/config:ro',
-                                           '/run/old/hosts:/etc/hosts:ro']}}
+                                           '/run/old/hosts:/etc/hosts:ro'],
+                                 'Ulimits': [{'Name': 'RLIMIT_NOFILE',
+                                              'Soft': 9, 'Hard': 9}]}}
         owner = {'Config': {'Hostname': 'vm-1'}, 'HostsPath': '/run/new/hosts'}
         self.assertEqual({'Image': 'x', 'HostConfig': config['HostConfig']},
                          self.docker.rejoined(config, None))
         self.assertEqual(
             {'Hostname': 'vm-1', 'Domainname': '', 'Image': 'x',
              'HostConfig': {'Binds': ['/cd:/config:ro',
-                                      '/run/new/hosts:/etc/hosts:ro']}},
+                                      '/run/new/hosts:/etc/hosts:ro'],
+                            'Ulimits': [{'Name': 'nofile',
+                                         'Soft': 9, 'Hard': 9}]}},
             self.podman.rejoined(config, owner))
