@@ -43,6 +43,17 @@ PACKAGES = {
 # libvirt-python from PyPI would need a compiler and libvirt's headers.
 BINDING = ('libvirt.py', 'libvirt_qemu.py', 'libvirtaio.py',
            'libvirtmod.cpython-*.so', 'libvirtmod_qemu.cpython-*.so')
+# libvirt's own settings. Guests run as root (Debian's libvirt-qemu user
+# comes with libvirt-daemon-system, whose scripts would start a system-wide
+# libvirtd); no per-guest mount namespace and no security driver, which
+# need what a container host may not offer.
+LIBVIRT_CONF = {
+    'libvirtd.conf': 'log_outputs = "3:stderr"\n',
+    'virtlogd.conf': 'log_outputs = "3:stderr"\n',
+    'qemu.conf': 'user = "root"\ngroup = "root"\nnamespaces = []\n'
+                 'security_driver = "none"\n',
+}
+QEMU_USER = 'libvirt-qemu'
 # How long a guest under KVM may take to print the marker before we call
 # KVM broken here and use emulation (TCG boots the image in ~10 s).
 KVM_PROBE_SECONDS = 20
@@ -159,12 +170,46 @@ def write_conf(layout, kind):
     return path
 
 
+def write_libvirt_conf(layout):
+    """The daemons' configuration directory, seen as /etc/libvirt by them
+    only (see ``_own_etc``)."""
+    etc = os.path.join(layout.etc, 'libvirt')
+    os.makedirs(etc, exist_ok=True)
+    for name, text in LIBVIRT_CONF.items():
+        with open(os.path.join(etc, name), 'w') as f:
+            f.write(text)
+    return etc
+
+
+def _own_etc(layout, argv):
+    """``argv`` in a mount namespace of its own where /etc/libvirt is the
+    all-in-one's: the host's /etc stays as Debian's packages left it."""
+    return ['unshare', '--mount', '--propagation', 'private', '--',
+            'sh', '-c', 'mount --bind "$0" /etc/libvirt && exec "$@"',
+            write_libvirt_conf(layout)] + argv
+
+
+def ensure_qemu_user():
+    """The system user Debian's libvirt looks up before it reads qemu.conf
+    (libvirt-daemon-system makes it; that package is not installed, see
+    LIBVIRT_CONF)."""
+    if subprocess.run(['id', QEMU_USER], capture_output=True).returncode:
+        subprocess.run(['useradd', '--system', '--no-create-home',
+                        '--home-dir', '/var/lib/libvirt', '--shell',
+                        '/usr/sbin/nologin', QEMU_USER], check=True,
+                       capture_output=True)
+
+
 def start_libvirt(layout):
     """virtlogd (guests' console logs) and libvirtd, in the foreground."""
-    services.start(layout, VIRTLOGD, ['/usr/sbin/virtlogd', '--pid-file',
-                                      layout.path('run', 'virtlogd.own')])
-    services.start(layout, LIBVIRTD, ['/usr/sbin/libvirtd', '--pid-file',
-                                      layout.path('run', 'libvirtd.own')])
+    os.makedirs('/etc/libvirt', exist_ok=True)
+    ensure_qemu_user()
+    services.start(layout, VIRTLOGD, _own_etc(layout, [
+        '/usr/sbin/virtlogd', '--pid-file',
+        layout.path('run', 'virtlogd.own')]))
+    services.start(layout, LIBVIRTD, _own_etc(layout, [
+        '/usr/sbin/libvirtd', '--pid-file',
+        layout.path('run', 'libvirtd.own')]))
     wait_for(lambda: libvirt_answers(), 60, LIBVIRTD, layout.log(LIBVIRTD),
              alive=lambda: _alive(layout, (VIRTLOGD, LIBVIRTD)))
 
