@@ -15,6 +15,7 @@ import time
 from nova_docker.aio import bootstrap
 from nova_docker.aio import cloud
 from nova_docker.aio import configs
+from nova_docker.aio import dockerhost
 from nova_docker.aio import images
 from nova_docker.aio import kvm
 from nova_docker.aio import layout as layout_mod
@@ -83,6 +84,7 @@ def up(layout, args):
         with p.step(name):
             cloud.wait_api(layout, name)
     if layout.networked:
+        network.ensure_phys_bridge()
         for name in cloud.NEUTRON_DAEMONS:
             cloud.start_neutron_daemon(layout, name)
     if layout.heat:
@@ -91,6 +93,11 @@ def up(layout, args):
     for name in cloud.NOVA_DAEMONS:
         cloud.start_nova_daemon(layout, name)
     cloud.start_serial_proxy(layout)
+    second = _second_host(layout)
+    if second:
+        with p.step('second compute host %s: engine, switch, agent, '
+                    'nova-compute' % second.name):
+            second.start()
     with p.step('Nova daemons report; nova-compute registers its node'):
         wait_for(lambda: _quiet(bootstrap.compute_registered, layout,
                                 started), 180,
@@ -107,6 +114,9 @@ def up(layout, args):
     with p.step('cell mapping of the compute host'):
         bootstrap.once(layout, 'discover-hosts',
                        lambda: bootstrap.discover_hosts(layout))
+    if second:
+        with p.step('%s registers; its agent reports' % second.name):
+            second.wait()
     with p.step('flavors'):
         bootstrap.ensure_flavors(layout)
     if layout.networked:
@@ -153,6 +163,16 @@ def next_steps(layout, openrc):
     return 'Try:\n' + ''.join('  %s\n' % line for line in lines)
 
 
+def _second_host(layout):
+    """The second Docker host of ``up --computes 2`` (networked only)."""
+    if layout.computes < 2:
+        return None
+    if not layout.networked:
+        raise Failed('--computes 2 needs the networked all-in-one '
+                     '(--network ovs)')
+    return dockerhost.DockerHost(layout)
+
+
 def _daemons_alive(layout, names):
     for name in names:
         if not services.read_pid(layout.pidfile(name)):
@@ -168,9 +188,13 @@ def _quiet(func, *args):
 
 
 def down(layout, args):
-    # OpenStack first, then what it stands on.
-    for group in (('heat-engine', cloud.SERIAL_PROXY) + kvm.DAEMONS
-                  + cloud.NOVA_DAEMONS
+    # OpenStack first, then what it stands on; the second host first of
+    # all (whatever --computes says now: it may have been started).
+    for name, pid in dockerhost.DockerHost(layout).stop().items():
+        print('stopped %-25s (pid %d)' % (name, pid))
+    for name, pid in kvm.down(layout).items():
+        print('stopped %-25s (pid %d)' % (name, pid))
+    for group in (('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
                   + cloud.NEUTRON_DAEMONS + tuple(a[0] for a in cloud.APIS),
                   cloud.BACKING):
         for name, pid in services.stop(layout, group).items():
@@ -184,6 +208,8 @@ def down(layout, args):
 
 def status(layout, args):
     health = cloud.health(layout)
+    if layout.computes > 1:
+        health.update(dockerhost.DockerHost(layout).health())
     if layout.kvm:
         kvm.health(layout, health)
     total = 0
@@ -246,6 +272,11 @@ def parser():
                       help='orchestration: heat-api and heat-engine (on by '
                            'default; --no-heat leaves them out, '
                            'remembered)')
+    p_up.add_argument('--computes', type=int, choices=(1, 2),
+                      default=None,
+                      help='compute hosts: 2 adds a second Docker host '
+                           'with its own engine, switch and agent in a '
+                           'network namespace (default 1, remembered)')
     p_up.add_argument('--kvm', action=argparse.BooleanOptionalAction,
                       default=None,
                       help='a second compute host beside the Docker host: '
@@ -254,7 +285,9 @@ def parser():
                            '%s (off by default, remembered)' % vm_image.IMAGE)
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
-    p_tempest.add_argument('--regex', default=tempest.DEFAULT_REGEX)
+    p_tempest.add_argument('--regex', default=None,
+                           help='default: the servers API tests, and with '
+                                'two compute hosts the cold migration ones')
     p_tempest.add_argument('--concurrency', type=int, default=2)
     p_tempest.add_argument('--python', default='/usr/bin/python3')
     sub.add_parser('down', help='stop what up started')
@@ -276,6 +309,7 @@ def main(argv=None):
                                getattr(args, 'port_offset', None),
                                getattr(args, 'network', None),
                                getattr(args, 'heat', None),
+                               getattr(args, 'computes', None),
                                getattr(args, 'kvm', None))
     command = {'up': up, 'down': down, 'status': status, 'logs': logs,
                'tempest': run_tempest}

@@ -10,6 +10,7 @@ import shutil
 
 from nova_docker.aio.layout import REGION
 from nova_docker.aio import venv
+from nova_docker.aio import network
 
 # The host's Open vSwitch, shared like the Docker engine.
 OVSDB = 'unix:/var/run/openvswitch/db.sock'
@@ -38,7 +39,7 @@ def render(sections):
     return '\n'.join(out)
 
 
-def _write(path, sections):
+def write(path, sections):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as f:
@@ -140,7 +141,9 @@ def nova(layout):
         'scheduler': dict(mixed_cloud_scheduler()['scheduler'], workers='1',
                           # ``up`` maps the compute hosts itself.
                           discover_hosts_in_cells_interval='-1'),
-        'filter_scheduler': mixed_cloud_scheduler()['filter_scheduler'],
+        'filter_scheduler': dict(
+            mixed_cloud_scheduler()['filter_scheduler'],
+            **_scheduling(layout)),
         'conductor': {'workers': '1'},
         'quota': {'instances': '100', 'cores': '400', 'ram': '1024000'},
         'vnc': {'enabled': 'False'},
@@ -165,6 +168,16 @@ def nova(layout):
         'nova_docker_privileged': {
             'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
     }
+
+
+def _scheduling(layout):
+    """With more than one compute host, new servers go to the first one
+    (where the tests that look at one host look) while it has more free
+    memory than the others, which reserve some (dockerhost): free memory is
+    the only weigher. A migration still goes to another host."""
+    if layout.computes < 2:
+        return {}
+    return {'weight_classes': 'nova.scheduler.weights.ram.RAMWeigher'}
 
 
 def nova_compute(layout):
@@ -214,12 +227,15 @@ def ml2(layout):
     # Project networks are VXLAN, as devstack makes them: on one host the
     # traffic never leaves br-int, and a second host could join over
     # tunnels.
+    # ``private`` is flat on the ``aio`` physical network, which spans
+    # every compute host of the all-in-one (network.py).
     return {
         'ml2': {'type_drivers': 'flat,vlan,vxlan',
                 'tenant_network_types': 'vxlan',
                 'mechanism_drivers': 'openvswitch',
                 'extension_drivers': 'port_security'},
         'ml2_type_vxlan': {'vni_ranges': '1:1000'},
+        'ml2_type_flat': {'flat_networks': network.PHYSNET},
     }
 
 
@@ -241,6 +257,8 @@ def openvswitch_agent(layout):
             'ovsdb_connection': OVSDB,
             'of_listen_address': '127.0.0.1',
             'of_listen_port': str(layout.ports['openflow']),
+            'bridge_mappings': '%s:%s' % (network.PHYSNET,
+                                          network.PHYS_BRIDGE),
         },
         'agent': {
             'tunnel_types': 'vxlan',
@@ -285,19 +303,19 @@ def heat(layout):
 
 def write_all(layout):
     etc, venv_etc = layout.etc, os.path.join(layout.venv, 'etc')
-    _write(os.path.join(etc, 'keystone', 'keystone.conf'), keystone(layout))
-    _write(os.path.join(etc, 'glance', 'glance-api.conf'), glance(layout))
-    _write(os.path.join(etc, 'placement', 'placement.conf'),
-           placement(layout))
-    _write(os.path.join(etc, 'nova', 'nova.conf'), nova(layout))
-    _write(conf(layout, 'nova', NOVA_COMPUTE_CONF), nova_compute(layout))
+    write(os.path.join(etc, 'keystone', 'keystone.conf'), keystone(layout))
+    write(os.path.join(etc, 'glance', 'glance-api.conf'), glance(layout))
+    write(os.path.join(etc, 'placement', 'placement.conf'),
+          placement(layout))
+    write(os.path.join(etc, 'nova', 'nova.conf'), nova(layout))
+    write(conf(layout, 'nova', NOVA_COMPUTE_CONF), nova_compute(layout))
     # For nova-manage only: syncs the cell0 database in its own process.
-    _write(os.path.join(etc, 'nova', 'nova-cell0.conf'),
-           {'database': {'connection': layout.db_url('nova_cell0')}})
-    _write(os.path.join(etc, 'neutron', 'neutron.conf'), neutron(layout))
-    _write(conf(layout, 'neutron', ML2_CONF), ml2(layout))
-    _write(conf(layout, 'neutron', OVS_AGENT_CONF), openvswitch_agent(layout))
-    _write(conf(layout, 'heat'), heat(layout))
+    write(os.path.join(etc, 'nova', 'nova-cell0.conf'),
+          {'database': {'connection': layout.db_url('nova_cell0')}})
+    write(os.path.join(etc, 'neutron', 'neutron.conf'), neutron(layout))
+    write(conf(layout, 'neutron', ML2_CONF), ml2(layout))
+    write(conf(layout, 'neutron', OVS_AGENT_CONF), openvswitch_agent(layout))
+    write(conf(layout, 'heat'), heat(layout))
     # The paste pipelines ship with the wheels; the services look for them
     # beside their config.
     for service, name in (('glance', 'glance-api-paste.ini'),

@@ -14,6 +14,7 @@ import subprocess
 import time
 
 from nova_docker.aio import bootstrap
+from nova_docker.aio import computehost
 from nova_docker.aio import configs
 from nova_docker.aio.progress import Failed, wait_for
 from nova_docker.aio import services
@@ -24,7 +25,8 @@ LIBVIRTD = 'libvirtd'
 VIRTLOGD = 'virtlogd'
 DAEMONS = (VIRTLOGD, LIBVIRTD, COMPUTE)
 CONF = 'nova-compute-kvm.conf'
-LIBVIRT_SOCK = '/run/libvirt/libvirt-sock'
+# Where libvirt's ovs-vsctl finds its switch (Debian's default).
+OVS_RUNDIR = '/run/openvswitch'
 # Debian's packages: the hypervisor, libvirt's daemons with their Python
 # binding (for Nova's driver), the kernel the test image boots, and the
 # tool Nova makes config drives with.
@@ -59,9 +61,24 @@ QEMU_USER = 'libvirt-qemu'
 KVM_PROBE_SECONDS = 20
 
 
+SUFFIX = 'kvm'
+
+
 def host(layout):
     """The KVM host's name: the Docker host's, with ``-kvm``."""
-    return layout.compute_host + '-kvm'
+    return layout.compute_host + '-' + SUFFIX
+
+
+def networked_host(layout):
+    """On the networked all-in-one the KVM host is a
+    computehost.NetworkedHost: its own namespace, switch and Neutron agent
+    (ports bound to its host name). libvirtd runs in that namespace, so the
+    guests' taps are made there, and sees that switch's run directory as
+    /run/openvswitch, where libvirt's ``ovs-vsctl`` looks; nova-compute
+    runs there too (os-vif plugs into the same switch)."""
+    if not layout.networked:
+        return None
+    return computehost.NetworkedHost(layout, SUFFIX, index=3)
 
 
 def missing_packages():
@@ -128,10 +145,15 @@ def _boots_under_kvm(files):
         proc.wait()
 
 
+def _state(layout):
+    net = networked_host(layout)
+    return os.path.join(net.root, 'nova') if net else layout.path('nova-kvm')
+
+
 def nova_conf(layout, kind):
     """nova-compute's configuration for the libvirt driver."""
     sections = configs.nova_compute(layout)
-    state = layout.path('nova-kvm')
+    state = _state(layout)
     sections.pop('docker', None)
     sections.pop('nova_docker_privileged', None)
     sections['DEFAULT'] = dict(
@@ -157,12 +179,15 @@ def nova_conf(layout, kind):
     sections['vif_plug_ovs_privileged'] = {'helper_command': helper}
     sections['vif_plug_linux_bridge_privileged'] = {
         'helper_command': helper}
+    net = networked_host(layout)
+    if net:
+        for section, options in net.nova_options().items():
+            sections[section] = dict(sections.get(section, {}), **options)
     return sections
 
 
 def write_conf(layout, kind):
-    os.makedirs(os.path.join(layout.path('nova-kvm'), 'lock'),
-                exist_ok=True)
+    os.makedirs(os.path.join(_state(layout), 'lock'), exist_ok=True)
     path = configs.conf(layout, 'nova', CONF)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as f:
@@ -181,12 +206,24 @@ def write_libvirt_conf(layout):
     return etc
 
 
-def _own_etc(layout, argv):
+def _own_mounts(layout, argv):
     """``argv`` in a mount namespace of its own where /etc/libvirt is the
-    all-in-one's: the host's /etc stays as Debian's packages left it."""
+    all-in-one's (the host's /etc stays as Debian's packages left it) and,
+    on the networked all-in-one, /run/openvswitch the KVM host's switch's;
+    and then in that host's network namespace."""
+    binds = [(write_libvirt_conf(layout), '/etc/libvirt')]
+    net = networked_host(layout)
+    if net:
+        binds.append((net.ovs_run, OVS_RUNDIR))
+        argv = net.in_netns(argv)
+    script = ' && '.join('mount --bind %s %s' % b for b in binds)
     return ['unshare', '--mount', '--propagation', 'private', '--',
-            'sh', '-c', 'mount --bind "$0" /etc/libvirt && exec "$@"',
-            write_libvirt_conf(layout)] + argv
+            'sh', '-c', script + ' && exec "$@"', 'sh'] + argv
+
+
+def _env(layout):
+    net = networked_host(layout)
+    return net.env() if net else None
 
 
 def ensure_qemu_user():
@@ -204,12 +241,12 @@ def start_libvirt(layout):
     """virtlogd (guests' console logs) and libvirtd, in the foreground."""
     os.makedirs('/etc/libvirt', exist_ok=True)
     ensure_qemu_user()
-    services.start(layout, VIRTLOGD, _own_etc(layout, [
+    services.start(layout, VIRTLOGD, _own_mounts(layout, [
         '/usr/sbin/virtlogd', '--pid-file',
-        layout.path('run', 'virtlogd.own')]))
-    services.start(layout, LIBVIRTD, _own_etc(layout, [
+        layout.path('run', 'virtlogd.own')]), env=_env(layout))
+    services.start(layout, LIBVIRTD, _own_mounts(layout, [
         '/usr/sbin/libvirtd', '--pid-file',
-        layout.path('run', 'libvirtd.own')]))
+        layout.path('run', 'libvirtd.own')]), env=_env(layout))
     wait_for(lambda: libvirt_answers(), 60, LIBVIRTD, layout.log(LIBVIRTD),
              alive=lambda: _alive(layout, (VIRTLOGD, LIBVIRTD)))
 
@@ -220,10 +257,14 @@ def libvirt_answers():
 
 
 def start_compute(layout):
-    return services.start(
-        layout, COMPUTE, [layout.bin('nova-compute'), '--config-file',
-                          configs.conf(layout, 'nova', CONF)],
-        env=configs.service_env(layout))
+    argv = [layout.bin('nova-compute'), '--config-file',
+            configs.conf(layout, 'nova', CONF)]
+    net = networked_host(layout)
+    if net:
+        # Its service name is nova-compute-kvm too (COMPUTE).
+        return net.start_in_netns('nova-compute', argv)
+    return services.start(layout, COMPUTE, argv,
+                          env=configs.service_env(layout))
 
 
 def _alive(layout, names):
@@ -256,6 +297,10 @@ def up(layout, p, busybox):
         kind = virt_type(layout, files)
         p.out.write('(virt_type %s) ' % kind)
     write_conf(layout, kind)
+    net = networked_host(layout)
+    if net:
+        with p.step('KVM host: namespace, switch, Neutron agent'):
+            net.start()
     with p.step('KVM host: virtlogd and libvirtd'):
         start_libvirt(layout)
     started = time.time()
@@ -266,6 +311,9 @@ def up(layout, p, busybox):
         wait_for(lambda: _quiet(_discovered, layout, started), 180, COMPUTE,
                  layout.log(COMPUTE),
                  alive=lambda: _alive(layout, DAEMONS))
+    if net:
+        with p.step('KVM host: its Open vSwitch agent reports'):
+            net.wait_agent()
     with p.step('image %s (kernel, ramdisk, machine image)' %
                 vm_image.IMAGE):
         return vm_image.ensure_glance_images(
@@ -285,8 +333,13 @@ def _quiet(func, *args):
 
 
 def down(layout):
-    return services.stop(layout, (COMPUTE,)) | services.stop(
-        layout, (LIBVIRTD, VIRTLOGD))
+    """Stop the KVM host (whatever --kvm says now: it may have been
+    started): {service: pid} of what was running."""
+    stopped = services.stop(layout, (COMPUTE,))
+    stopped.update(services.stop(layout, (LIBVIRTD, VIRTLOGD)))
+    net = computehost.NetworkedHost(layout, SUFFIX, index=3)
+    stopped.update(net.stop())
+    return stopped
 
 
 def health(layout, result):
@@ -305,6 +358,9 @@ def health(layout, result):
         result[COMPUTE][1] = result[COMPUTE][1] and up
         result[COMPUTE][2] = 'nova: host %s %s' % (
             host(layout), 'up' if up else 'not up')
+    net = networked_host(layout)
+    if net:
+        result.update(net.health())
 
 
 def _recorded_virt_type(layout):

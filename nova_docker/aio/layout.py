@@ -40,7 +40,7 @@ BASE_PORTS = {
 
 class Layout:
     def __init__(self, state_dir, port_offset=None, network=None,
-                 heat=None, kvm=None):
+                 heat=None, computes=None, kvm=None):
         self.root = os.path.abspath(state_dir)
         self.venv = self.path('venv')
         self.etc = self.path('etc')
@@ -48,7 +48,8 @@ class Layout:
         self.run = self.path('run')
         self.data = self.path('data')
         self._settings_file = self.path('settings.json')
-        self.settings = self._load_settings(port_offset, network, heat)
+        self.settings = self._load_settings(port_offset, network, heat,
+                                            computes)
         # The KVM compute host beside the Docker host (up --kvm).
         self.settings.setdefault('kvm', False)
         if kvm is not None:
@@ -95,6 +96,11 @@ class Layout:
         return self.settings['heat']
 
     @property
+    def computes(self):
+        """How many compute hosts (up --computes; dockerhost)."""
+        return self.settings['computes']
+
+    @property
     def kvm(self):
         return self.settings['kvm']
 
@@ -109,7 +115,7 @@ class Layout:
         for d in (self.root, self.etc, self.logs, self.run, self.data):
             os.makedirs(d, exist_ok=True)
 
-    def _load_settings(self, port_offset, network, heat):
+    def _load_settings(self, port_offset, network, heat, computes):
         try:
             with open(self._settings_file) as f:
                 settings = json.load(f)
@@ -120,6 +126,9 @@ class Layout:
         settings.setdefault('network', 'ovs')
         if network is not None:
             settings['network'] = network
+        settings.setdefault('computes', 1)
+        if computes is not None:
+            settings['computes'] = computes
         settings.setdefault('heat', True)
         if heat is not None:
             settings['heat'] = heat

@@ -14,6 +14,14 @@ from nova_docker.aio.progress import Failed
 
 OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl'
 PRIVATE = 'private'
+# ``private`` is a flat network on this physical network, whose bridge on
+# each compute host's switch is br-aio-phys; the other hosts' bridges are
+# joined to the first one's by veth pairs (computehost). Not VXLAN: with
+# the userspace datapath a tunnel endpoint must be an address on one of
+# the switch's own devices, i.e. in the host's namespace for the first
+# host, and the all-in-one adds no address there.
+PHYSNET = 'aio'
+PHYS_BRIDGE = 'br-aio-phys'
 # Addresses of the ``private`` network: no gateway, as there is no router
 # (servers reach each other, never off the machine). Nothing hands out
 # addresses by DHCP: the driver sets each port's fixed IPs itself.
@@ -58,6 +66,26 @@ def stop_ovs(layout):
     return True
 
 
+def _vsctl(*args):
+    subprocess.run(['ovs-vsctl', '--timeout=30'] + list(args), check=True,
+                   capture_output=True)
+
+
+def ensure_phys_bridge():
+    """The first host's bridge of the ``aio`` physical network (the agent
+    wants its bridges to exist before it starts)."""
+    _vsctl('--may-exist', 'add-br', PHYS_BRIDGE, '--', 'set', 'bridge',
+           PHYS_BRIDGE, 'datapath_type=netdev')
+
+
+def add_phys_port(device):
+    _vsctl('--may-exist', 'add-port', PHYS_BRIDGE, device)
+
+
+def del_phys_port(device):
+    _vsctl('--if-exists', 'del-port', PHYS_BRIDGE, device)
+
+
 def agent_alive(client, host):
     """Neutron has a fresh heartbeat of the Open vSwitch agent of host."""
     agents = client.call('GET', client.endpoint('network') + (
@@ -70,12 +98,24 @@ def ensure_private_network(client):
     IPv6 subnet; returns its id. Looks before it creates."""
     neutron = client.endpoint('network') + '/v2.0'
     found = client.call('GET', neutron + '/networks?name=' + PRIVATE)
-    if found['networks']:
-        network = found['networks'][0]
-    else:
+    network = found['networks'][0] if found['networks'] else None
+    if network and network.get('provider:network_type') != 'flat':
+        # Made by an earlier version as VXLAN, which cannot span hosts.
+        ports = client.call('GET', neutron + '/ports?network_id='
+                            + network['id'])['ports']
+        if ports:
+            raise Failed('network %s is %s and has ports: delete its servers '
+                         'and ports, then run up again (it is made anew as a '
+                         'flat network)' % (
+                             PRIVATE, network.get('provider:network_type')))
+        client.call('DELETE', neutron + '/networks/' + network['id'])
+        network = None
+    if not network:
         # Shared: every project of the lab (tempest's too) can boot on it.
         network = client.call('POST', neutron + '/networks', {
-            'network': {'name': PRIVATE, 'shared': True}})['network']
+            'network': {'name': PRIVATE, 'shared': True,
+                        'provider:network_type': 'flat',
+                        'provider:physical_network': PHYSNET}})['network']
     have = {s['name'] for s in client.call(
         'GET', neutron + '/subnets?network_id=' + network['id'])['subnets']}
     for subnet in SUBNETS:

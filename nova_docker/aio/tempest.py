@@ -18,6 +18,17 @@ from nova_docker import tempest_features
 
 TEMPEST = 'tempest>=47,<48'
 DEFAULT_REGEX = r'^tempest\.api\.compute\.servers'
+# Tempest's multi-node migration tests, run when two compute hosts are up
+# (up --computes 2); tempest skips them below min_compute_nodes = 2.
+MULTINODE_REGEX = (r'^tempest\.api\.compute\.admin\.test_migrations\.'
+                   r'MigrationsAdminTest\.test_(revert_)?cold_migration')
+
+
+def default_regex(layout):
+    if layout.computes < 2:
+        return DEFAULT_REGEX
+    return '(%s|%s)' % (DEFAULT_REGEX, MULTINODE_REGEX)
+
 
 # Without Neutron agents (``up --network none``) servers have no ports.
 # Each class below needs a bound port or an address on the server.
@@ -90,7 +101,7 @@ def config(layout, client):
             'flavor_ref_alt': '84',
             'region': REGION,
             'hypervisor_type': 'docker',
-            'min_compute_nodes': '1',
+            'min_compute_nodes': str(layout.computes),
             'max_microversion': 'latest',
             'build_timeout': '120',
             **({'fixed_network_name': network.PRIVATE}
@@ -109,7 +120,8 @@ def config(layout, client):
     }
 
 
-def run(layout, python, regex=DEFAULT_REGEX, concurrency=2):
+def run(layout, python, regex=None, concurrency=2):
+    regex = regex or default_regex(layout)
     workspace = layout.path('tempest')
     ensure_installed(layout, python)
     tempest = os.path.join(_venv(layout), 'bin', 'tempest')

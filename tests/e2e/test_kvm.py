@@ -22,7 +22,11 @@ DOCKER_HOST = SETTINGS['compute_host']
 KVM_HOST = DOCKER_HOST + '-kvm'
 VM_IMAGE = 'tiny-vm'  # nova_docker/aio/vm_image.py
 MARKER = 'nova-docker-vm: up'
-KVM_INSTANCES = os.path.join(STATE, 'nova-kvm', 'instances')
+NETWORKED = SETTINGS.get('network') == 'ovs'
+# nova_docker/aio/kvm.py: in the KVM host's own namespace when networked.
+KVM_INSTANCES = (os.path.join(STATE, 'hosts', 'kvm', 'nova', 'instances')
+                 if NETWORKED else os.path.join(STATE, 'nova-kvm',
+                                                'instances'))
 
 
 def domains():
@@ -42,7 +46,8 @@ class KVMCase(CloudTestCase):
                                     '(up --kvm)')
         super().setUpClass()
 
-    def boot(self, image, flavor='m1.micro', host=None):
+    def boot(self, image, flavor='m1.micro', host=None, nic=('--nic',
+                                                              'none')):
         """``openstack server create --wait``; the server as shown after,
         whether it went ACTIVE or not."""
         name = self.unique('server')
@@ -50,7 +55,7 @@ class KVMCase(CloudTestCase):
             host) else []
         proc = subprocess.run(
             ['openstack', *target, 'server', 'create', '--image', image,
-             '--flavor', flavor, '--nic', 'none', '--wait', name,
+             '--flavor', flavor, *nic, '--wait', name,
              '-f', 'json'], env=ENV, text=True, capture_output=True,
             timeout=300)
         server = osc('server', 'show', name, '-f', 'json')
@@ -71,8 +76,9 @@ class KVMCase(CloudTestCase):
 class TestContainerBesideVM(KVMCase):
 
     def test_container_and_vm_on_their_hosts(self):
-        container = self.boot('busybox', flavor='m1.tiny')
-        vm = self.boot(VM_IMAGE)
+        nic = ('--network', 'private') if NETWORKED else ('--nic', 'none')
+        container = self.boot('busybox', flavor='m1.tiny', nic=nic)
+        vm = self.boot(VM_IMAGE, nic=nic)
         for server, host in ((container, DOCKER_HOST), (vm, KVM_HOST)):
             self.assertEqual('ACTIVE', server['status'],
                              server.get('fault') or server['create_stderr'])
@@ -84,6 +90,8 @@ class TestContainerBesideVM(KVMCase):
         # Under emulation the kernel takes tens of seconds to its init.
         log = self.console_shows(vm['id'], MARKER, timeout=180)
         self.assertIn(MARKER, log)
+        if NETWORKED:
+            self.assert_container_reaches_vm(container['id'], vm['id'], log)
 
         for server in (container, vm):
             osc('server', 'delete', '--wait', server['id'])
@@ -91,6 +99,27 @@ class TestContainerBesideVM(KVMCase):
         self.assertFalse(os.path.exists(os.path.join(KVM_INSTANCES,
                                                      vm['id'])))
         self.assertIsNone(inspect(container['id']))
+
+
+    def assert_container_reaches_vm(self, container_id, vm_id, log):
+        ports = osc('port', 'list', '--server', vm_id, '-f', 'json')
+        self.assertEqual(1, len(ports), ports)
+        port = osc('port', 'show', ports[0]['ID'], '-f', 'json')
+        self.assertEqual(KVM_HOST, port['binding_host_id'])
+        self.assertEqual('ACTIVE', port['status'])
+        for ip in port['fixed_ips']:
+            address = ip['ip_address']
+            # The guest set the address it read from its config drive.
+            self.assertIn(address + '/', log)
+            flag = ['-6'] if ':' in address else []
+            for attempt in range(3):
+                ping = subprocess.run(
+                    ['docker', 'exec', 'nova-' + container_id, 'ping',
+                     *flag, '-c', '2', '-W', '3', address],
+                    capture_output=True, text=True, timeout=60)
+                if ping.returncode == 0:
+                    break
+            self.assertEqual(0, ping.returncode, ping.stdout + ping.stderr)
 
 
 class TestWrongPairing(KVMCase):

@@ -22,16 +22,21 @@ with open(os.path.join(STATE, 'settings.json')) as f:
 NETWORK = 'private'
 
 
-def exec_in(server_id, *argv):
-    return subprocess.run(['docker', 'exec', 'nova-' + server_id, *argv],
+def exec_in(server_id, *argv, engine=None):
+    """``docker exec`` in a server's container; engine: the socket of
+    another compute host's engine (up --computes 2)."""
+    docker = ['docker'] + (['-H', engine] if engine else [])
+    return subprocess.run(docker + ['exec', 'nova-' + server_id, *argv],
                           capture_output=True, text=True, timeout=60)
 
 
-def switch_ports(port_id):
-    """Open vSwitch interfaces wired for a Neutron port."""
+def switch_ports(port_id, ovsdb=None):
+    """Open vSwitch interfaces wired for a Neutron port (on the switch of
+    ovsdb, another compute host's, if given)."""
+    db = ['--db=' + ovsdb] if ovsdb else []
     out = subprocess.run(
-        ['ovs-vsctl', '--bare', '--columns=name', 'find', 'Interface',
-         'external_ids:iface-id=' + port_id],
+        ['ovs-vsctl'] + db + ['--bare', '--columns=name', 'find',
+                              'Interface', 'external_ids:iface-id=' + port_id],
         capture_output=True, text=True, check=True).stdout
     return out.split()
 
@@ -81,7 +86,7 @@ class PrivateNetworkCase(CloudTestCase):
             self.assertIn(address + '/', inside)
         return devices[0]
 
-    def assert_pings(self, server_id, address, within=0):
+    def assert_pings(self, server_id, address, within=0, engine=None):
         """server_id pings address: three tries (the userspace datapath on
         a busy two-core host may drop the first packets while it learns),
         and more until ``within`` seconds have passed (ports the agent is
@@ -91,7 +96,7 @@ class PrivateNetworkCase(CloudTestCase):
         tries = 0
         while True:
             proc = exec_in(server_id, 'ping', *flag, '-c', '2', '-W', '3',
-                           address)
+                           address, engine=engine)
             tries += 1
             if proc.returncode == 0:
                 return

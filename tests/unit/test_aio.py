@@ -11,8 +11,11 @@ from nova_docker.aio import bootstrap
 from nova_docker.aio import cli
 from nova_docker.aio import cloud
 from nova_docker.aio import configs
+from nova_docker.aio import dockerhost
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import services
+from nova_docker.aio import system
+from nova_docker.aio import tempest
 
 
 class TestLayout(unittest.TestCase):
@@ -176,6 +179,81 @@ class TestNetworkModes(unittest.TestCase):
                 nova[section]['helper_command'])
         self.assertEqual(configs.OVSDB,
                          nova['os_vif_ovs']['ovsdb_connection'])
+
+
+class TestSecondComputeHost(unittest.TestCase):
+    """up --computes 2: the second host's own names, switch and engine."""
+
+    def setUp(self):
+        self.layout = layout_mod.Layout(tempfile.mkdtemp(), computes=2)
+        self.second = dockerhost.DockerHost(self.layout)
+
+    def test_one_compute_host_by_default_and_two_are_remembered(self):
+        self.assertEqual(1, layout_mod.Layout(tempfile.mkdtemp()).computes)
+        self.layout.save_settings()
+        self.assertEqual(2, layout_mod.Layout(self.layout.root).computes)
+        self.assertEqual(self.layout.compute_host + '-2', self.second.name)
+
+    def test_its_nova_compute_uses_its_engine_switch_and_state(self):
+        nova = self.second.nova_config()
+        host = self.second.host
+        self.assertEqual(self.second.name, nova['DEFAULT']['host'])
+        self.assertEqual('unix://' + self.second.docker_sock,
+                         nova['docker']['api_url'])
+        self.assertNotEqual(system.DOCKER_SOCK, self.second.docker_sock)
+        self.assertEqual(host.ovsdb, nova['os_vif_ovs']['ovsdb_connection'])
+        self.assertNotEqual(configs.OVSDB, host.ovsdb)
+        self.assertTrue(nova['DEFAULT']['state_path'].startswith(host.root))
+        self.assertTrue(nova['oslo_concurrency']['lock_path'].startswith(
+            host.root))
+        for section in ('nova_docker_privileged', 'vif_plug_ovs_privileged'):
+            self.assertTrue(nova[section]['helper_command'].endswith(
+                '--config-file ' + self.second.compute_conf))
+        self.assertNotIn('database', nova)
+
+    def test_its_agent_reports_for_it_with_its_own_tunnel_endpoint(self):
+        agent = self.second.host.agent_config()
+        first = configs.openvswitch_agent(self.layout)
+        self.assertEqual(self.second.name, agent['DEFAULT']['host'])
+        self.assertEqual(self.second.host.ovsdb,
+                         agent['ovs']['ovsdb_connection'])
+        self.assertNotEqual(first['ovs']['local_ip'],
+                            agent['ovs']['local_ip'])
+        # Both hosts' switches carry the physical network private is on.
+        self.assertEqual(first['ovs']['bridge_mappings'],
+                         agent['ovs']['bridge_mappings'])
+        self.assertEqual('aio:br-aio-phys', agent['ovs']['bridge_mappings'])
+        self.assertEqual('aio',
+                         configs.ml2(self.layout)['ml2_type_flat'][
+                             'flat_networks'])
+
+    def test_its_devices_have_names_the_kernel_takes(self):
+        host = self.second.host
+        for dev in (host.root_dev, host.ns_dev):
+            self.assertLessEqual(len(dev), 15)
+        self.assertEqual(self.second.name, host.netns)
+
+    def test_new_servers_are_weighed_by_free_memory_only(self):
+        self.assertEqual('nova.scheduler.weights.ram.RAMWeigher',
+                         configs.nova(self.layout)['filter_scheduler'][
+                             'weight_classes'])
+        one = layout_mod.Layout(tempfile.mkdtemp())
+        self.assertNotIn('filter_scheduler', configs.nova(one))
+
+    def test_tempest_runs_the_multinode_migration_tests_with_two(self):
+        cls = 'tempest.api.compute.admin.test_migrations.MigrationsAdminTest'
+        regex = tempest.default_regex(self.layout)
+        for test in ('test_cold_migration', 'test_revert_cold_migration'):
+            self.assertRegex('%s.%s[id-1]' % (cls, test), regex)
+        self.assertRegex('tempest.api.compute.servers.test_x.T.test_y',
+                         regex)
+        self.assertNotRegex(cls + '.test_live_block_migration', regex)
+        one = layout_mod.Layout(tempfile.mkdtemp())
+        self.assertEqual(tempest.DEFAULT_REGEX, tempest.default_regex(one))
+
+    def test_up_option(self):
+        args = cli.parser().parse_args(['up', '--computes', '2'])
+        self.assertEqual(2, args.computes)
 
 
 class TestServices(unittest.TestCase):
