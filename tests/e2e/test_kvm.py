@@ -46,8 +46,8 @@ class KVMCase(CloudTestCase):
                                     '(up --kvm)')
         super().setUpClass()
 
-    def boot(self, image, flavor='m1.micro', host=None, nic=('--nic',
-                                                              'none')):
+    def boot(self, image, flavor='m1.micro', host=None,
+             nic=('--nic', 'none')):
         """``openstack server create --wait``; the server as shown after,
         whether it went ACTIVE or not."""
         name = self.unique('server')
@@ -99,7 +99,6 @@ class TestContainerBesideVM(KVMCase):
         self.assertFalse(os.path.exists(os.path.join(KVM_INSTANCES,
                                                      vm['id'])))
         self.assertIsNone(inspect(container['id']))
-
 
     def assert_container_reaches_vm(self, container_id, vm_id, log):
         ports = osc('port', 'list', '--server', vm_id, '-f', 'json')
