@@ -33,20 +33,28 @@ class ContainerCalls(object):
 
     def create(self, instance_uuid, image_ref, create_args):
         """Create (not start) the instance's container; returns its id."""
+        return self.create_named(naming.container_name(instance_uuid),
+                                 image_ref, create_args,
+                                 'create the container')
+
+    def create_named(self, name, image_ref, create_args, action):
+        """Create (not start) a container of an instance as this engine
+        needs it, joined to the network namespace its create arguments
+        name, if any; returns its id."""
         args = self.dialect.create_args(create_args)
         owner = (args.get('network_mode') or '').partition('container:')[2]
         files = {}
-        with self._translated('create the container',
-                              _image_missing(image_ref)):
+        with self._translated(action, _image_missing(image_ref)):
             if owner and self.dialect.joined_needs_owner:
                 record = self.client.api.inspect_container(owner)
                 args = self.dialect.joined(args, record)
                 files = self.dialect.joined_files(record)
             container = self.client.containers.create(
-                image_ref, name=naming.container_name(instance_uuid), **args)
+                image_ref, name=name, **args)
             if files:
                 container.put_archive('/etc', archive.tar_of(
-                    {name: (data, 0o644) for name, data in files.items()}))
+                    {file_name: (data, 0o644)
+                     for file_name, data in files.items()}))
         return container.id
 
     def start(self, instance_uuid):

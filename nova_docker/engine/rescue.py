@@ -4,7 +4,6 @@ from nova import exception as nova_exception
 from oslo_log import log as logging
 
 from nova_docker import naming
-from nova_docker.engine.connection import _image_missing
 
 LOG = logging.getLogger(__name__)
 
@@ -13,11 +12,8 @@ class RescueCalls(object):
 
     def create_rescue(self, instance_uuid, image_ref, create_args):
         """Create (not start) the instance's rescue container."""
-        with self._translated('create the rescue container',
-                              _image_missing(image_ref)):
-            self.client.containers.create(
-                image_ref, name=naming.rescue_name(instance_uuid),
-                **self.dialect.create_args(create_args))
+        self.create_named(naming.rescue_name(instance_uuid), image_ref,
+                          create_args, 'create the rescue container')
 
     def start_rescue(self, instance_uuid):
         with self._translated('start the rescue container',
