@@ -33,10 +33,10 @@ class RescueTestBase(test_network.NetworkTestBase):
 
     def in_rescue(self, server, *command):
         """Run a command in the rescue container; returns its output."""
-        result = self.docker.containers.get(
-            naming.rescue_name(server['id'])).exec_run(list(command))
-        self.assertEqual(0, result.exit_code, result.output)
-        return result.output.decode()
+        code, output = support.exec_in_container(
+            self.docker, naming.rescue_name(server['id']), command)
+        self.assertEqual(0, code, output)
+        return output
 
     def rescue_record(self, server):
         return self.docker.api.inspect_container(
