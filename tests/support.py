@@ -183,9 +183,9 @@ def exec_in_container(client, name, argv):
     """Run argv in container ``name``: (exit code, output as text).
 
     Podman 4.3 sometimes loses the output of a command that ends before
-    its attach is set up (about one exec in a few hundred under load): a
-    successful command that printed nothing there runs again, twice at
-    most. The tests' commands are reads or overwrites, safe to repeat."""
+    its attach is set up (seen once in five runs of the network test, on
+    a loaded machine): a successful command that printed nothing there
+    runs again, twice at most. The tests' commands are reads or overwrites, safe to repeat."""
     container = client.containers.get(name)
     for _attempt in range(3 if _is_podman(client) else 1):
         code, output = container.exec_run(list(argv))
