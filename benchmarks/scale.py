@@ -32,6 +32,7 @@ Every server it booted is deleted at the end.
 import argparse
 import collections
 import concurrent.futures
+import contextlib
 import datetime
 import os
 import re
@@ -48,6 +49,7 @@ from nova_docker.aio import cloud as cloud_mod  # noqa: E402
 from nova_docker.aio import configs  # noqa: E402
 from nova_docker.aio import images  # noqa: E402
 from nova_docker.aio import layout as layout_mod  # noqa: E402
+from nova_docker.aio import rest  # noqa: E402
 from nova_docker.aio import services  # noqa: E402
 
 SERVICE = 'nova-compute'
@@ -71,6 +73,22 @@ class Cloud(object):
         self.image = self.client.call(
             'GET', glance + '/v2/images?name=' + images.GLANCE_NAME
         )['images'][0]['id']
+
+    @contextlib.contextmanager
+    def unlimited_quota(self):
+        """The admin project may hold other servers: no instance, core or
+        RAM quota for the run, the project's own restored after it."""
+        project = self.client.identity(
+            'GET', '/projects?name=admin')['projects'][0]['id']
+        url = self.nova + '/os-quota-sets/' + project
+        keys = ('instances', 'cores', 'ram')
+        saved = self.client.call('GET', url)['quota_set']
+        self.client.call('PUT', url, {'quota_set': {k: -1 for k in keys}})
+        try:
+            yield
+        finally:
+            self.client.call('PUT', url, {'quota_set': {
+                k: saved[k] for k in keys}})
 
     def boot(self, name):
         body = {'server': {'name': name, 'imageRef': self.image,
@@ -225,7 +243,7 @@ def boot_to(cloud, servers, n, batch, tag):
             for f in futures:
                 try:
                     servers.append(f.result())
-                except RuntimeError as e:
+                except (RuntimeError, rest.ApiError) as e:
                     raise SystemExit(str(e))
         print('  %d servers ACTIVE' % len(servers), flush=True)
 
@@ -293,7 +311,8 @@ def main():
     sock = os.path.join(layout.path('run'), 'scale-engine-proxy.sock')
     with engine_proxy.CountingProxy(sock) as proxy:
         try:
-            with MeasuredCompute(layout, proxy) as compute:
+            with cloud.unlimited_quota(), \
+                    MeasuredCompute(layout, proxy) as compute:
                 try:
                     for n in counts:
                         print('booting to N=%d' % n, flush=True)
