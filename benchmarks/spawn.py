@@ -39,6 +39,9 @@ from nova import config  # noqa: E402
 from nova import objects  # noqa: E402
 
 from nova_docker import driver as driver_mod  # noqa: E402
+from nova_docker import engine as engine_mod  # noqa: E402
+from nova_docker import host as host_mod  # noqa: E402
+from nova_docker import images  # noqa: E402
 from nova_docker import naming  # noqa: E402
 from nova_docker import spec  # noqa: E402
 from tests import support  # noqa: E402
@@ -70,10 +73,15 @@ class RequestCounter(object):
 
 
 def make_driver(host, archive):
-    drv = driver_mod.DockerDriver(virtapi=None)
-    drv._images.image_api = ArchiveGlance(archive)
+    """A driver on the configured engine, its engine requests counted,
+    its Glance images read from ``archive``."""
+    engine = engine_mod.Engine.from_conf(CONF)
+    drv = driver_mod.DockerDriver(
+        virtapi=None, engine=engine,
+        image_store=images.ImageStore.from_conf(
+            engine, ArchiveGlance(archive), host, CONF.docker))
     drv.init_host(host)
-    return drv
+    return drv, RequestCounter(engine.client.api)
 
 
 def image_meta_for(image_id):
@@ -95,7 +103,8 @@ def bench_spawn(drv, client, host, image_id, rounds):
     drv.spawn(None, first, image_meta, [], None, {})   # loads the image
     ref = naming.image_reference(image_id)
     raw_args = spec.build(first, host, image_id, {'Cmd': ['x']}, None,
-                          drv._facts, CONF.docker).create_args
+                          host_mod.facts(client.info()), CONF.docker
+                          ).create_args
     raw_args['labels'] = {naming.COMPUTE_HOST: host + '-raw'}
 
     driver_times, raw_times = [], []
@@ -112,8 +121,7 @@ def bench_spawn(drv, client, host, image_id, rounds):
     return driver_times, raw_times
 
 
-def count_cycle(drv, host, instances):
-    counter = RequestCounter(drv._engine.client.api)
+def count_cycle(drv, counter, host, instances):
     tree = provider_tree.ProviderTree()
     tree.new_root(host, uuid.uuid4().hex)
     counter.count = 0
@@ -159,7 +167,7 @@ def main():
     CONF.set_override('host', host)
     client = support.engine_client()
     image_id = str(uuid.uuid4())
-    drv = make_driver(host, support.archive_path('busybox'))
+    drv, counter = make_driver(host, support.archive_path('busybox'))
     try:
         driver_times, raw_times = bench_spawn(drv, client, host, image_id,
                                               args.rounds)
@@ -177,7 +185,7 @@ def main():
         print('engine requests over one periodic cycle:')
         for n in args.instances:
             instances = spawn_many(drv, image_id, n)
-            requests = count_cycle(drv, host, instances)
+            requests = count_cycle(drv, counter, host, instances)
             print('  N=%-4d %d requests' % (n, requests))
             cleanup(client, host, image_id)
     finally:

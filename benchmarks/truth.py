@@ -33,6 +33,7 @@ from tests.api import base  # noqa: E402
 
 from nova import context as nova_context  # noqa: E402
 from nova_docker import conf  # noqa: E402
+from nova_docker import engine  # noqa: E402
 
 ARGS = {}
 POLL_SECONDS = 0.02
@@ -46,6 +47,14 @@ class Bench(base.DockerAPITestCase):
         for quota in ('instances', 'cores', 'ram'):
             self.flags(**{quota: -1, 'group': 'quota'})
         self.flags(cpu_allocation_ratio=16.0)
+        # The compute's engine, kept as the driver gets it, to count its
+        # requests.
+        made = engine.Engine.from_conf
+
+        def kept(conf_):
+            self.engine = made(conf_)
+            return self.engine
+        self.stub_out('nova_docker.engine.Engine.from_conf', kept)
         super()._setup_services()
 
     def wait_for(self, server, status, seconds=60):
@@ -108,7 +117,7 @@ class Bench(base.DockerAPITestCase):
     def test_requests_per_sync_cycle(self):
         image_id = self.create_docker_image()
         flavor = self.create_flavor(memory_mb=16)
-        api = self.compute.driver._engine.client.api
+        api = self.engine.client.api
         count = [0]
         api.hooks['response'].append(lambda *a, **kw: count.__setitem__(
             0, count[0] + 1))
@@ -123,7 +132,7 @@ class Bench(base.DockerAPITestCase):
                 self.wait_for(server, 'ACTIVE', seconds=600)
             booted = n
             # A listing older than the cache time, as a real cycle finds.
-            self.compute.driver._engine.forget_listing(self.host)
+            self.engine.forget_listing(self.host)
             count[0] = 0
             self.compute.manager._sync_power_states(
                 nova_context.get_admin_context())

@@ -16,6 +16,7 @@ the host, not even for a moment.
 """
 
 import collections
+import io
 import json
 import lzma
 import os
@@ -225,3 +226,15 @@ def _json(tar, members, name, limits):
     except (ValueError, RecursionError) as e:
         raise BadArchive('%s in the archive is not valid JSON (%s)' % (
             name, e))
+
+
+def tar_of(files):
+    """An uncompressed tar of {name: (data, mode)}, owned by root, with
+    fixed times (the same files give the same bytes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w', format=tarfile.USTAR_FORMAT) as t:
+        for name, (data, mode) in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

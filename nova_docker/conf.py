@@ -178,11 +178,12 @@ def register_opts(conf=CONF):
 
 
 def list_opts():
-    # The privsep context's own section ([nova_docker_privileged]:
+    # The privsep contexts' own sections ([nova_docker_privileged]:
     # helper_command, capabilities, ...), registered by oslo.privsep.
     from oslo_privsep import priv_context
     return [(docker_group, ALL_OPTS),
-            ('nova_docker_privileged', priv_context.OPTS)]
+            ('nova_docker_privileged', priv_context.OPTS),
+            ('nova_docker_fs_privileged', priv_context.OPTS)]
 
 
 register_opts()

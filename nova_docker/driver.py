@@ -12,6 +12,7 @@ import time
 
 from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import vm_states
 from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import exception as nova_exception
@@ -35,13 +36,13 @@ from nova_docker import exception
 from nova_docker import guest
 from nova_docker import host as host_mod
 from nova_docker import images
+from nova_docker import infra
 from nova_docker import leftovers
 from nova_docker import migration as migrations
 from nova_docker import netplan
-from nova_docker import network
-from nova_docker import pod
 from nova_docker import power
 from nova_docker import recovery
+from nova_docker import rescue
 from nova_docker import spec
 
 CONF = nova_conf.CONF
@@ -66,28 +67,34 @@ class DockerDriver(driver.ComputeDriver):
         supports_attach_interface=True,
     )
 
-    def __init__(self, virtapi, read_only=False):
+    def __init__(self, virtapi, read_only=False, engine=None,
+                 image_store=None):
+        """nova-compute passes virtapi alone: the engine is the one
+        [docker] api_url names, images come from Glance. Tests and
+        benchmarks pass an engine or an image store of their own."""
         super().__init__(virtapi)
         # Nova sets CONF.host before it makes the driver; the node name must
         # be known before init_host.
         self._host = CONF.host
-        self._engine = engine_mod.Engine.from_conf(CONF)
-        self._images = images.ImageStore.from_conf(
+        self._engine = engine or engine_mod.Engine.from_conf(CONF)
+        self._images = image_store or images.ImageStore.from_conf(
             self._engine, glance.API(), self._host, CONF.docker)
         self._facts = spec.HostFacts(io_device=None, root_disk_quota=False)
         self._reported_unenforced = set()
-        self._pods = pod.Pods(self._engine, self._host)
+        self._namespaces = infra.NetworkNamespaces(self._engine, self._host)
         self._migrations = migrations.Migrations(
-            self._engine, self._images, self._pods,
+            self._engine, self._images, self._namespaces,
             self._create_moved_workload, CONF.docker.image_staging_dir)
         self._events = None
-        self._recovery = recovery.Recovery(self._engine, self._pods,
+        self._recovery = recovery.Recovery(self._engine, self._namespaces,
                                            self._host)
         self._watch = recovery.EngineWatch(
             self._engine, self._recovery, CONF.docker.engine_watch_seconds,
             self.emit_event, on_back=self._engine_answers)
         self._leftovers_due = False
         self.starting = False
+        self._rescues = rescue.Rescues(self._engine, self._images,
+                                       self._host)
         self._consoles = console.SerialConsoles(
             self._engine, CONF.docker.serial_console_command,
             CONF.serial_console)
@@ -98,7 +105,8 @@ class DockerDriver(driver.ComputeDriver):
         self.starting = True
         self._host = host
         self._recovery.host = host
-        self._pods.init_host(host, CONF.docker)
+        self._rescues.host = host
+        self._namespaces.init_host(host, CONF.docker)
         self._events = events.EngineEvents(
             self._engine, host, self.emit_event,
             CONF.docker.stopped_event_delay, self._watch)
@@ -121,20 +129,12 @@ class DockerDriver(driver.ComputeDriver):
         self._engine.connect()
         info = self._engine.info()
         self._facts = host_mod.facts(info)
-        self._pods.ensure_image()
+        self._namespaces.ensure_image()
         if self._leftovers_due:
             self._leftovers_due = False
             leftovers.reconcile_containers(
                 nova_context.get_admin_context(), self._engine, self._host)
-        LOG.info('Docker engine %(version)s (API %(api)s) at %(url)s: '
-                 'storage %(driver)s, I/O limits on %(dev)s, root disk size '
-                 '%(quota)s',
-                 {'version': info.get('ServerVersion'),
-                  'api': self._engine.api_version, 'url': self._engine.url,
-                  'driver': info.get('Driver'),
-                  'dev': self._facts.io_device or 'no device',
-                  'quota': 'enforced' if self._facts.root_disk_quota
-                  else 'not enforced'})
+        host_mod.log_engine(self._engine, info, self._facts)
 
     def cleanup_host(self, host):
         if self._events is not None:
@@ -157,7 +157,7 @@ class DockerDriver(driver.ComputeDriver):
         # start-up is over.
         self.starting = False
         info = self._engine.known_info()
-        resources = host_mod.resources(info, nodename, self._disk_path(info))
+        resources = host_mod.resources(info, nodename, CONF.instances_path)
         resources['uuid'] = self._node_uuid()
         return resources
 
@@ -175,23 +175,13 @@ class DockerDriver(driver.ComputeDriver):
             provider_tree.data(nodename).inventory)
         provider_tree.update_inventory(
             nodename,
-            host_mod.inventory(info, self._disk_path(info), ratios, CONF))
+            host_mod.inventory(info, ratios, CONF))
 
     def get_host_uptime(self):
         return host_mod.uptime()
 
     def get_host_ip_addr(self):
         return CONF.my_ip
-
-    @staticmethod
-    def _disk_path(info):
-        """Where container root filesystems live, if on this host."""
-        root = info.get('DockerRootDir')
-        try:
-            host_mod.disk_gb(root)
-            return root
-        except (OSError, TypeError):
-            return CONF.instances_path
 
     # -- listing and state ------------------------------------------------
 
@@ -224,6 +214,9 @@ class DockerDriver(driver.ComputeDriver):
     @exception.answered_while_starting(
         lambda: hardware.InstanceInfo(state=power_state.NOSTATE))
     def get_info(self, instance, use_cache=True):
+        if instance.vm_state == vm_states.RESCUED:
+            return hardware.InstanceInfo(
+                state=self._rescues.power_state(instance))
         row = None
         if use_cache:
             row = self._engine.cached_list_host(
@@ -254,20 +247,20 @@ class DockerDriver(driver.ComputeDriver):
                                            admin_password, network_info)
             # NICs first, in a namespace the workload joins; the workload
             # is made while Neutron wires them.
-            with self._pods.creating(
+            with self._namespaces.creating(
                     instance, network_info or [], CONF.docker,
                     functools.partial(self._vif_events, instance,
-                                      power_on)) as infra:
+                                      power_on)) as infra_name:
                 try:
                     self._create_workload(instance, image.engine_id,
-                                          image.config, image_meta, infra,
+                                          image.config, image_meta, infra_name,
                                           guest_args)
                 except exception.ImageNotLoaded:
                     # Image-cache ageing (of a host sharing this engine)
                     # took the image since prepare: bring it back once.
                     image = self._images.prepare(context, image_meta)
                     self._create_workload(instance, image.engine_id,
-                                          image.config, image_meta, infra,
+                                          image.config, image_meta, infra_name,
                                           guest_args)
                 guest.inject_files(self._engine, instance, injected_files)
                 guest.add_key(self._engine, instance, image.config)
@@ -285,7 +278,7 @@ class DockerDriver(driver.ComputeDriver):
                  instance=instance)
 
     def _create_workload(self, instance, engine_image_id, image_config,
-                         image_meta, infra, guest_args=None):
+                         image_meta, infra_name, guest_args=None):
         """Create (not start) the workload with the instance's flavor and
         guest_args (the config drive's mount), joined to the infra
         container's namespace if it has one."""
@@ -295,17 +288,17 @@ class DockerDriver(driver.ComputeDriver):
             CONF.docker)
         self._report_unenforced(instance, container.unenforced)
         create_args = dict(container.create_args, **(guest_args or {}))
-        if infra is not None:
-            create_args = spec.joined(create_args, infra)
+        if infra_name is not None:
+            create_args = spec.joined(create_args, infra_name)
         self._engine.create(instance.uuid, engine_image_id, create_args)
 
     def _create_moved_workload(self, instance, engine_image_id, image_config,
-                               image_meta, infra, network_info):
+                               image_meta, infra_name, network_info):
         """The workload of a resized or migrated server: its config drive
         is written again on this host."""
         guest_args = configdrive.write(instance, None, None, network_info)
         self._create_workload(instance, engine_image_id, image_config,
-                              image_meta, infra, guest_args)
+                              image_meta, infra_name, guest_args)
 
     def _start_new(self, instance):
         """Start a just-created workload. The engine created it, so the
@@ -350,7 +343,7 @@ class DockerDriver(driver.ComputeDriver):
         """Leave nothing behind from a failed spawn; never mask its error."""
         try:
             self._engine.remove(instance.uuid)
-            self._pods.remove(instance, network_info or [])
+            self._namespaces.remove(instance, network_info or [])
             configdrive.remove(instance)
         except Exception:
             LOG.exception('Removing the containers of a failed spawn failed',
@@ -373,6 +366,7 @@ class DockerDriver(driver.ComputeDriver):
         self._consoles.close(instance)
         try:
             reverting_here = self._migrations.reverting_here(instance)
+            self._rescues.remove(instance)
             self._engine.remove(instance.uuid)
         except exception.EngineUnavailable as e:
             # Nova forgets the server now; its containers and ports go as
@@ -396,10 +390,7 @@ class DockerDriver(driver.ComputeDriver):
         # destroy removed the workload; its namespace goes with the infra.
         if destroy_disks:
             configdrive.remove(instance)
-        if destroy_vifs:
-            self._pods.remove(instance, network_info)
-        else:
-            self._engine.remove_infra(instance.uuid)
+        self._namespaces.remove(instance, network_info, unplug=destroy_vifs)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
@@ -444,14 +435,14 @@ class DockerDriver(driver.ComputeDriver):
 
     def rescue(self, context, instance, network_info, image_meta,
                rescue_password, block_device_info, share_info):
-        # Nova 34's compute manager has stopped the server and sets ERROR
-        # whatever a driver raises here (rescue_instance), and its API asks
-        # the driver nothing first: start the workload again, so that only
-        # Nova's state is left to reset (a hard reboot does).
-        self.power_on(context, instance, network_info)
-        raise NotImplementedError(
-            'rescue is not supported on Docker hosts; the workload was '
-            'started again: hard-reboot the server to make it ACTIVE')
+        # Nova has stopped the workload; the namespace may need repair.
+        self._recovery.repair_namespace(instance, network_info)
+        self._rescues.rescue(context, instance, image_meta, rescue_password,
+                             self._facts)
+
+    def unrescue(self, context, instance):
+        self._rescues.remove(instance)
+        self.power_on(context, instance, instance.get_network_info())
 
     def set_admin_password(self, instance, new_pass):
         guest.set_password(self._engine, instance,
@@ -547,13 +538,13 @@ class DockerDriver(driver.ComputeDriver):
         self._recovery.plug_vifs(instance, network_info)
 
     def unplug_vifs(self, instance, network_info):
-        network.unplug(instance, network_info)
+        self._namespaces.unplug(instance, network_info)
 
     def attach_interface(self, context, instance, image_meta, vif):
-        self._pods.attach(instance, vif)
+        self._namespaces.attach(instance, vif)
 
     def detach_interface(self, context, instance, vif):
-        self._pods.detach(instance, vif)
+        self._namespaces.detach(instance, vif)
 
     @contextlib.contextmanager
     def _vif_events(self, instance, power_on, events):

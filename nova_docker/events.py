@@ -100,7 +100,9 @@ class EngineEvents(object):
         for future in pending:
             future.cancel()
         if self._delayed is not None:
-            self._delayed.shutdown(wait=False)
+            # Waits at most one stopped_event_delay (the pending ones are
+            # cancelled above): nothing of ours may outlive the service.
+            self._delayed.shutdown(wait=True)
         if self._thread is not None:
             self._thread.join(STOP_SECONDS)
 

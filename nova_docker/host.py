@@ -84,6 +84,33 @@ def _mount_options(path, mounts_file):
     return options
 
 
+def disk_path(engine_info, instances_path):
+    """Where container root filesystems live: the engine's root directory
+    if it is on this host, else Nova's instances_path (an engine on
+    another host, or one that does not say)."""
+    root = engine_info.get('DockerRootDir')
+    try:
+        disk_gb(root)
+        return root
+    except (OSError, TypeError):
+        return instances_path
+
+
+def log_engine(engine, engine_info, host_facts):
+    """Say at start-up which engine serves this host and what it
+    enforces."""
+    LOG.info('%(kind)s engine %(version)s (API %(api)s) at %(url)s: '
+             'storage %(driver)s, I/O limits on %(dev)s, root disk size '
+             '%(quota)s',
+             {'kind': engine.dialect.name.capitalize(),
+              'version': engine_info.get('ServerVersion'),
+              'api': engine.api_version, 'url': engine.url,
+              'driver': engine_info.get('Driver'),
+              'dev': host_facts.io_device or 'no device',
+              'quota': 'enforced' if host_facts.root_disk_quota
+              else 'not enforced'})
+
+
 def disk_gb(path):
     """Total and used GiB of the filesystem at path."""
     st = os.statvfs(path)
@@ -92,9 +119,9 @@ def disk_gb(path):
     return total, total - free
 
 
-def resources(engine_info, nodename, disk_path):
+def resources(engine_info, nodename, instances_path):
     """The dict get_available_resource returns to the resource tracker."""
-    total_gb, used_gb = disk_gb(disk_path)
+    total_gb, used_gb = disk_gb(disk_path(engine_info, instances_path))
     memory_mb = engine_info['MemTotal'] // units.Mi
     vcpus = engine_info['NCPU']
     return {
@@ -135,11 +162,11 @@ def hypervisor_version(server_version):
     return numbers[0] * 1000000 + numbers[1] * 1000 + numbers[2]
 
 
-def inventory(engine_info, disk_path, ratios, conf):
+def inventory(engine_info, ratios, conf):
     """Placement inventory of the compute node provider."""
     vcpus = engine_info['NCPU']
     memory_mb = engine_info['MemTotal'] // units.Mi
-    total_gb, _used = disk_gb(disk_path)
+    total_gb, _used = disk_gb(disk_path(engine_info, conf.instances_path))
     return {
         orc.VCPU: {
             'total': vcpus, 'min_unit': 1, 'max_unit': vcpus,

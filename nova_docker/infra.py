@@ -1,22 +1,263 @@
-"""The infra ("pause") image, made on this host from a static binary.
+"""The infra container: everything about it, in one place.
 
-Every instance gets a small infra container that owns its network
-namespace (see network.py). Its image never comes from a registry: the
-driver builds it from a static pause binary on the compute host (Debian's
-``catatonit``, run as ``catatonit -P``) as a one-layer ``docker save``
-archive with fixed timestamps, so the same binary always gives the same
-image id: compute services starting side by side on one engine load one
-image, not one each.
+Design (as Kubernetes pods): each instance is two containers. The infra
+container (``nova-<uuid>-infra``) runs a pause process in a namespace the
+engine gives no network (``network_mode=none``: loopback only, never
+docker0); the driver plugs Neutron's ports into that namespace. The
+workload (``nova-<uuid>``) is created afterwards with
+``network_mode=container:<infra>``, so:
+
+- it never starts before its NICs exist: spawn plugs, then starts it;
+- its NICs survive its stop/start and soft/hard reboot, which only touch
+  the workload: the namespace lives as long as the infra process;
+- hostname, DNS servers and /etc/hosts are set once on the infra
+  container, whose files the workload shares.
+
+When the infra process itself went away (host reboot, engine restart),
+``ensure`` starts it again and plugs every port into its new namespace
+before the workload starts.
+
+A server booted without ports gets no infra container: its workload runs
+alone with ``network_mode=none``, so spawning it costs one container, not
+two. It cannot take hot-plugged ports (there is no namespace that would
+outlive a restart to plug them into); attaching one fails clearly.
+
+The infra ("pause") image is made on this host from a static binary: it
+never comes from a registry. The driver builds it from a static pause
+binary on the compute host (Debian's ``catatonit``, run as ``catatonit
+-P``) as a one-layer ``docker save`` archive with fixed timestamps, so
+the same binary always gives the same image id: compute services
+starting side by side on one engine load one image, not one each.
 """
 
+import contextlib
 import hashlib
 import io
 import json
-import tarfile
 
 from nova import exception as nova_exception
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import units
 
+from nova_docker import archive as archives
+from nova_docker import crashpoint
+from nova_docker import exception
 from nova_docker import naming
+from nova_docker import netplan
+from nova_docker import network
+from nova_docker import spec
+
+LOG = logging.getLogger(__name__)
+
+
+# What NetworkNamespaces.ensure did to an instance's network namespace.
+SAME, RESTARTED, REMADE = 'same', 'restarted', 'remade'
+
+
+class NetworkNamespaces(object):
+    """The one owner of every server's network namespace on this host:
+    its infra container, and the ports plugged into it."""
+
+    def __init__(self, engine, host):
+        self._engine = engine
+        self._host = host
+        self._image = None
+        self._docker_conf = None
+        network.initialize()
+
+    def init_host(self, host, docker_conf):
+        self._host = host
+        self._docker_conf = docker_conf
+
+    def ensure_image(self):
+        """Load the infra image now (once the engine answers) rather than
+        at the first boot with ports."""
+        self._image = ensure_image(self._engine, self._docker_conf)
+        LOG.info('Infra image for network namespaces: %s', self._image)
+
+    def create(self, instance, network_info, docker_conf, wait_for_events):
+        """Create the infra container and plug every port into it; returns
+        the infra container's name for the workload to join, or None for a
+        server without ports (see ``creating``)."""
+        with self.creating(instance, network_info, docker_conf,
+                           wait_for_events) as infra_name:
+            return infra_name
+
+    def creating(self, instance, network_info, docker_conf,
+                 wait_for_events):
+        """Create the infra container, plug every port into it, then run
+        the body of the with statement (given the infra container's name
+        for the workload to join) before the wait for Neutron's
+        network-vif-plugged ends, as libvirt defines a domain paused while
+        it waits: creating the workload then overlaps the agent's wiring.
+
+        A server without ports gets None: it runs alone with no network
+        (one container, as fast to spawn as a bare docker run) and cannot
+        take hot-plugged ports.
+
+        ``wait_for_events`` is a context manager factory taking the events
+        to wait for. Anything created here is removed again if a step, or
+        the body, fails.
+        """
+        if network_info:
+            network.check_supported(instance, network_info)
+        return self._creating(instance, network_info,
+                              netplan.plan(network_info), docker_conf,
+                              wait_for_events)
+
+    @contextlib.contextmanager
+    def _creating(self, instance, network_info, plan, docker_conf,
+                  wait_for_events):
+        if not network_info:
+            yield None
+            return
+        args = create_args(instance, self._host, plan.dns,
+                           [a for i in plan.interfaces
+                            for a, _ in i.addresses],
+                           docker_conf.log_max_size)
+        try:
+            if self._image is None:
+                self._image = ensure_image(self._engine, docker_conf)
+            netns = self._engine.create_infra(instance.uuid, self._image, args)
+            with wait_for_events(network.events_to_wait_for(network_info)):
+                network.plug(instance, network_info, plan, netns)
+                crashpoint.reached(crashpoint.INFRA_CREATED)
+                yield naming.infra_name(instance.uuid)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._engine.remove_infra(instance.uuid)
+
+    def ensure(self, instance, network_info):
+        """Infra running and every port plugged, before the workload
+        (re)starts. Returns what became of the namespace: SAME, RESTARTED
+        (a new namespace in the same infra container: a workload still
+        running sits in the old one) or REMADE (a new infra container: the
+        workload must be made again to join it, see Engine.rejoin)."""
+        plan = netplan.plan(network_info)
+        netns = self._engine.infra_netns(instance.uuid)
+        if netns is not None:
+            network.ensure(instance, network_info or [], plan, netns)
+            return SAME
+        try:
+            netns = self._engine.start_infra(instance.uuid)
+        except nova_exception.InstanceNotFound:
+            if not network_info:
+                return SAME   # booted without ports: no infra to start
+            LOG.warning('The infra container was gone: making it again',
+                        instance=instance)
+            # A workload still running holds the old namespace and with it
+            # the old veth pairs: remove them before plugging anew.
+            network.unplug(instance, network_info, plan)
+            with self._creating(instance, network_info, plan,
+                                self._docker_conf, _no_events):
+                pass
+            return REMADE
+        LOG.info('Started the infra container again', instance=instance)
+        network.ensure(instance, network_info or [], plan, netns)
+        return RESTARTED
+
+    def remove(self, instance, network_info, unplug=True):
+        """Unplug every port (unless ``unplug`` is False: Nova keeps them
+        for the server's next host) and remove the infra container, the
+        namespace going with it; idempotent. A switch that stays
+        unreachable (os-vif waits for it) does not stop a delete: the
+        devices are gone, its port entry is logged."""
+        try:
+            if unplug:
+                self.unplug(instance, network_info)
+        except exception.NetworkUnplugFailed as e:
+            LOG.error('%s; the veth pairs are removed, the switch may keep '
+                      'a port entry', e, instance=instance)
+        finally:
+            self._engine.remove_infra(instance.uuid)
+
+    def unplug(self, instance, network_info):
+        """Unplug every port; the infra container stays."""
+        network.unplug(instance, network_info or [],
+                       netplan.plan(network_info))
+
+    def park(self, instance, network_info):
+        """Unplug every port and stop the infra container, keeping it (a
+        server moving away may come back on a revert; ``ensure`` then
+        starts it and plugs the ports again)."""
+        self.unplug(instance, network_info)
+        self._engine.stop_infra(instance.uuid)
+
+    def attach(self, instance, vif):
+        netns = self._engine.infra_netns(instance.uuid)
+        if netns is None:
+            try:
+                netns = self._engine.start_infra(instance.uuid)
+            except nova_exception.InstanceNotFound:
+                raise exception.NoNetworkNamespace(
+                    instance_uuid=instance.uuid)
+        return network.attach(instance, vif, netns)
+
+    def detach(self, instance, vif):
+        iface = netplan.interface(vif, 0)
+        network.unplug_one(instance, vif, iface)
+
+
+@contextlib.contextmanager
+def _no_events(events):
+    """A namespace made again plugs ports Neutron already reported bound:
+    no network-vif-plugged to wait for."""
+    yield
+
+
+# The infra container only holds a namespace: a few MB and processes do.
+INFRA_MEMORY_MB = 16
+INFRA_PIDS_LIMIT = 8
+
+
+def create_args(instance, host, dns_servers, addresses, log_max_size):
+    """Create arguments of the infra container that owns the instance's
+    network namespace. The engine gives it no network (``none``: only
+    loopback, never docker0); the driver plugs Neutron's ports into it.
+    Hostname, DNS servers and /etc/hosts live here because a container
+    joining another's network namespace shares those files."""
+    hostname, domain = spec.names(instance)
+    args = {
+        'hostname': hostname,
+        'labels': {
+            naming.INFRA_FOR: instance.uuid,
+            naming.COMPUTE_HOST: host,
+        },
+        'network_mode': 'none',
+        'privileged': False,
+        'cap_drop': ['ALL'],
+        'read_only': True,
+        'security_opt': ['no-new-privileges:true'],
+        'ipc_mode': 'private',
+        'mem_limit': INFRA_MEMORY_MB * units.Mi,
+        'memswap_limit': INFRA_MEMORY_MB * units.Mi,
+        'pids_limit': INFRA_PIDS_LIMIT,
+        # The engine turns IPv6 off in namespaces it gives no IPv6
+        # network; Neutron's IPv6 addresses need it on (the devices moved
+        # in later take the namespace's defaults).
+        # ARP only for a NIC's own addresses, from that NIC: with several
+        # ports on one subnet, answers through the wrong port are what
+        # Neutron's anti-spoofing drops (and they outlive a detach in
+        # peers' ARP caches).
+        'sysctls': {'net.ipv6.conf.all.disable_ipv6': '0',
+                    'net.ipv6.conf.default.disable_ipv6': '0',
+                    'net.ipv4.conf.all.arp_ignore': '1',
+                    'net.ipv4.conf.all.arp_announce': '2',
+                    **spec.PING_SYSCTL},
+        'detach': True,
+    }
+    if domain:
+        args['domainname'] = domain
+    if dns_servers:
+        args['dns'] = list(dns_servers)
+    if addresses:
+        args['extra_hosts'] = {hostname: addresses[0]}
+    args.update(spec.logging(log_max_size))
+    return args
+
+
+# -- the image ---------------------------------------------------------
 
 ENTRYPOINT = ['/pause', '-P']
 # Fixed, so that the image id depends on the binary alone.
@@ -61,7 +302,7 @@ def _read_binary(path):
 
 def archive(binary, ref, machine):
     """A ``docker save`` archive of one image holding ``/pause``."""
-    layer = _tar({'pause': (binary, 0o755)})
+    layer = archives.tar_of({'pause': (binary, 0o755)})
     diff_id = 'sha256:' + hashlib.sha256(layer).hexdigest()
     config = _json({
         'architecture': _ARCH.get(machine, machine),
@@ -74,20 +315,10 @@ def archive(binary, ref, machine):
     config_name = hashlib.sha256(config).hexdigest() + '.json'
     manifest = _json([{'Config': config_name, 'RepoTags': [ref],
                        'Layers': ['layer/layer.tar']}])
-    return _tar({'manifest.json': (manifest, 0o644),
-                 config_name: (config, 0o644),
-                 'layer/layer.tar': (layer, 0o644)})
+    return archives.tar_of({'manifest.json': (manifest, 0o644),
+                            config_name: (config, 0o644),
+                            'layer/layer.tar': (layer, 0o644)})
 
 
 def _json(value):
     return json.dumps(value, sort_keys=True, separators=(',', ':')).encode()
-
-
-def _tar(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w', format=tarfile.USTAR_FORMAT) as t:
-        for name, (data, mode) in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, 0
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()

@@ -40,6 +40,7 @@ from oslo_log import log as logging
 from nova_docker import exception
 from nova_docker import naming
 from nova_docker import network
+from nova_docker import rescue
 
 LOG = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ def _containers(context, engine, host, instances):
         if ports_are_ours and any(name == naming.infra_name(uuid)
                                   for _, name in containers):
             port_ids = _remove_ports(uuid)
+        if any(name == naming.rescue_name(uuid) for _, name in containers):
+            # Deleted while rescued: the original's layers are mounted.
+            rescue.release_files(uuid)
         for container_id, _name in containers:
             engine.remove_by_id(container_id)
         LOG.info('Removed leftover containers %(names)s of instance '

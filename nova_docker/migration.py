@@ -41,14 +41,14 @@ LIVE_MIGRATION_REFUSED = (
 
 class Migrations(object):
 
-    def __init__(self, engine, images, pods, create_workload,
+    def __init__(self, engine, images, namespaces, create_workload,
                  staging_dir=None):
         """create_workload(instance, engine_image_id, image_config,
         image_meta, infra_name, network_info) creates (not starts) the
         workload as spawn does."""
         self._engine = engine
         self._images = images
-        self._pods = pods
+        self._namespaces = namespaces
         self._create_workload = create_workload
         self._staging_dir = staging_dir
 
@@ -84,7 +84,7 @@ class Migrations(object):
         if not same_host:
             # The ports are bound to the target next; the infra container
             # stays (stopped) for a revert.
-            self._pods.park(instance, network_info)
+            self._namespaces.park(instance, network_info)
         return json.dumps(moved)
 
     def _send(self, context, instance, ref):
@@ -110,7 +110,7 @@ class Migrations(object):
         host, its stopped infra container) and images nothing uses."""
         self._engine.remove_named(naming.resized_from_name(instance.uuid))
         if migration.source_compute != migration.dest_compute:
-            self._engine.remove_infra(instance.uuid)
+            self._namespaces.remove(instance, None, unplug=False)
             # The target wrote its own (instances_path is not shared
             # between Docker hosts: nothing here needs it).
             configdrive.remove(instance)
@@ -127,17 +127,17 @@ class Migrations(object):
                     self._images.prepare(context, image_meta)
                 transfer.receive(self._engine, self._images.image_api,
                                  context, instance, moved, self._staging_dir)
-            infra = self._infra(instance, network_info, moved, vif_events)
+            infra_name = self._infra(instance, network_info, moved, vif_events)
             engine_id, config = self._engine.image(moved['ref'])
             self._create_workload(instance, engine_id, config, image_meta,
-                                  infra, network_info)
+                                  infra_name, network_info)
             if power_on:
                 self._engine.start(instance.uuid)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._engine.remove(instance.uuid)
                 if not moved['same_host']:
-                    self._pods.remove(instance, network_info)
+                    self._namespaces.remove(instance, network_info)
                     configdrive.remove(instance)
                     self._engine.untag_image(moved['ref'])
                     transfer.discard(self._images.image_api, context, moved)
@@ -146,8 +146,8 @@ class Migrations(object):
         if moved['same_host']:
             name = naming.infra_name(instance.uuid)
             return name if self._engine.exists(name) else None
-        return self._pods.create(instance, network_info, CONF.docker,
-                                 vif_events)
+        return self._namespaces.create(instance, network_info, CONF.docker,
+                                       vif_events)
 
     # -- revert -----------------------------------------------------------
 
@@ -162,7 +162,7 @@ class Migrations(object):
         self._engine.remove(instance.uuid)
         self._engine.rename(naming.resized_from_name(instance.uuid),
                             naming.container_name(instance.uuid))
-        self._pods.ensure(instance, network_info)
+        self._namespaces.ensure(instance, network_info)
         if power_on:
             self._engine.start(instance.uuid)
         self.forget_images(instance)

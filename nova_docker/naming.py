@@ -15,8 +15,10 @@ IMAGE_ID = LABEL_PREFIX + 'image-id'
 # On an instance's infra container, which carries no INSTANCE_UUID so that
 # listings of instances never count it.
 INFRA_FOR = LABEL_PREFIX + 'infra-for'
+# On a rescued instance's rescue container, for the same reason.
+RESCUE_FOR = LABEL_PREFIX + 'rescue-for'
 DRIVER_LABELS = (INSTANCE_UUID, INSTANCE_NAME, COMPUTE_HOST, IMAGE_ID,
-                 INFRA_FOR)
+                 INFRA_FOR, RESCUE_FOR)
 
 IMAGE_REPOSITORY = 'nova-glance/'
 SNAPSHOT_REPOSITORY = 'nova-snapshot/'
@@ -31,6 +33,11 @@ def container_name(instance_uuid):
 def infra_name(instance_uuid):
     """The container that owns the instance's network namespace."""
     return 'nova-%s-infra' % instance_uuid
+
+
+def rescue_name(instance_uuid):
+    """The rescue image's container while the instance is rescued."""
+    return 'nova-%s-rescue' % instance_uuid
 
 
 def image_reference(image_id, checksum=None):

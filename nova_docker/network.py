@@ -86,11 +86,10 @@ def events_to_wait_for(network_info):
             if vif.get('active', True) is False]
 
 
-def plug(instance, network_info, netns):
+def plug(instance, network_info, plan, netns):
     """Plug every port into netns (the namespace's owner, [pid, container
-    id]) as planned; on failure unplug those already plugged."""
-    check_supported(instance, network_info)
-    plan = netplan.plan(network_info)
+    id]) as planned (``plan``: netplan.plan of network_info); on failure
+    unplug those already plugged."""
     done = []
     try:
         for vif, iface in zip(network_info, plan.interfaces):
@@ -102,7 +101,7 @@ def plug(instance, network_info, netns):
                 _unplug_quietly(instance, vif, iface)
 
 
-def ensure(instance, network_info, netns):
+def ensure(instance, network_info, plan, netns):
     """Make every port present in netns and wired on the host.
 
     Used when the namespace may have been recreated (host reboot, engine
@@ -115,7 +114,6 @@ def ensure(instance, network_info, netns):
     if not network_info:
         return
     check_supported(instance, network_info)
-    plan = netplan.plan(network_info)
     links = privsep.netns_links(netns)
     names = {name for name, _ in links}
     macs = {mac for _, mac in links}
@@ -176,10 +174,10 @@ def plug_one(instance, vif, iface, netns):
               'dev': iface.host_dev}, instance=instance)
 
 
-def unplug(instance, network_info):
-    """Unplug every port; try them all, then report what failed."""
+def unplug(instance, network_info, plan):
+    """Unplug every port (as ``plan`` has them); try them all, then report
+    what failed."""
     failed = []
-    plan = netplan.plan(network_info)
     for vif, iface in zip(network_info or [], plan.interfaces):
         try:
             unplug_one(instance, vif, iface)

@@ -10,9 +10,17 @@ pyroute2's netlink sockets: no ``ip`` or ``sudo`` subprocess.
 Functions take plain values (privsep serialises the arguments) and are
 idempotent where the driver may repeat them: re-plugging after a restart,
 cleaning up after a failure, deleting what is already gone.
+
+A second context (``[nova_docker_fs_privileged]``), used only by rescue,
+mounts a stopped container's overlay layers: overlayfs does its work in
+the layers with the mounting process's credentials, so that one keeps
+what the engine itself uses there (CAP_SYS_ADMIN for mount and overlay's
+trusted xattrs; file ownership, modes and whiteouts) and no network
+capability.
 """
 
 import contextlib
+import ctypes
 import errno
 import os
 import re
@@ -29,6 +37,15 @@ net_admin = priv_context.PrivContext(
     pypath=__name__ + '.net_admin',
     capabilities=[caps.CAP_NET_ADMIN, caps.CAP_SYS_ADMIN,
                   caps.CAP_SYS_PTRACE],
+)
+
+fs_admin = priv_context.PrivContext(
+    'nova_docker',
+    cfg_section='nova_docker_fs_privileged',
+    pypath=__name__ + '.fs_admin',
+    capabilities=[caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE,
+                  caps.CAP_DAC_READ_SEARCH, caps.CAP_CHOWN, caps.CAP_FOWNER,
+                  caps.CAP_FSETID, caps.CAP_MKNOD],
 )
 
 # IFA_F_NODAD: a container's IPv6 addresses are usable at once instead of
@@ -247,3 +264,100 @@ def _delete(ipr, name):
             raise
         return False
     return True
+
+
+# -- a rescued server's file system ----------------------------------------
+
+# Where the driver shows a rescued server's files: <instances_path>/<uuid>/
+# rescue (see nova_docker/rescue.py).
+_RESCUE_TARGET = re.compile(r'^/.*/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}'
+                            r'/rescue$')
+# The engine's overlay layers (Docker's overlay2, Podman's overlay), after
+# links are resolved: <storage>/<layer id>[-init]/diff or .../work. Nothing
+# in them may read as a mount option separator.
+_LAYER_DIR = re.compile(r'^/[^,:=\\]*/overlay2?/[0-9a-f]{64}(-init)?/'
+                        r'(diff|work)$')
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MNT_DETACH = 0x2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _layer(path, kind):
+    real = os.path.realpath(path)
+    if not _LAYER_DIR.match(real) or not real.endswith('/' + kind):
+        raise NotOurs('%r is not an engine overlay layer %s' % (path, kind))
+    return real
+
+
+def _rescue_target(target):
+    if (not isinstance(target, str) or not _RESCUE_TARGET.match(target) or
+            os.path.realpath(target) != target or
+            not os.path.isdir(target)):
+        raise NotOurs('%r is not a rescue directory of this driver' % target)
+
+
+@fs_admin.entrypoint
+def mount_overlay(target, lower_dirs, upper_dir, work_dir):
+    """Mount a stopped container's file system (its engine's overlay
+    layers: writes land in its own upper layer) at target, nosuid and
+    nodev. The engine mounts it this way itself while the container runs,
+    so the container must stay stopped while this mount exists."""
+    _rescue_target(target)
+    upper, work = _layer(upper_dir, 'diff'), _layer(work_dir, 'work')
+    if os.path.dirname(upper) != os.path.dirname(work):
+        raise NotOurs('%s and %s are not one layer' % (upper_dir, work_dir))
+    lowers = [_layer(lower, 'diff') for lower in lower_dirs]
+    options = 'lowerdir=%s,upperdir=%s,workdir=%s' % (
+        ':'.join(lowers), upper, work)
+    if os.path.ismount(target):
+        return
+    _mount('overlay', target, 'overlay', MS_NOSUID | MS_NODEV, options)
+
+
+@fs_admin.entrypoint
+def bind_btrfs_container(target, engine_root, container_id):
+    """Bind-mount a stopped container's file system on Docker's btrfs
+    storage (its own subvolume, found from the engine's layer database
+    under engine_root) at target, nosuid and nodev."""
+    _rescue_target(target)
+    if not _CONTAINER_ID.match(str(container_id)):
+        raise NotOurs('%r is not a container id' % container_id)
+    root = os.path.realpath(engine_root)
+    with open(os.path.join(root, 'image', 'btrfs', 'layerdb', 'mounts',
+                           container_id, 'mount-id')) as f:
+        mount_id = f.read().strip()
+    if not _CONTAINER_ID.match(mount_id):
+        raise NotOurs('%r is not a btrfs layer id' % mount_id)
+    source = os.path.join(root, 'btrfs', 'subvolumes', mount_id)
+    if os.path.realpath(source) != source or not os.path.isdir(source):
+        raise NotOurs('%s is not a btrfs subvolume of the engine' % source)
+    if os.path.ismount(target):
+        return
+    _mount(source, target, None, MS_BIND)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+
+
+def _mount(source, target, fs_type, flags, options=None):
+    if _libc.mount(source and source.encode(), target.encode(),
+                   fs_type and fs_type.encode(), flags,
+                   options and options.encode()) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, 'mount %s at %s: %s' % (
+            source or fs_type, target, os.strerror(code)))
+
+
+@fs_admin.entrypoint
+def unmount(target):
+    """Unmount what mount_overlay or bind_btrfs_container mounted at
+    target; not mounted is fine.
+    Detached, so that a process still inside cannot keep the original's
+    layers busy."""
+    _rescue_target(target)
+    if not os.path.ismount(target):
+        return
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, 'unmount %s: %s' % (target, os.strerror(code)))

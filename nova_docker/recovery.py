@@ -47,8 +47,8 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from nova_docker import exception
+from nova_docker import infra
 from nova_docker import naming
-from nova_docker import pod
 
 LOG = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ REPAIR_GIVE_UP_SECONDS = 300
 class Recovery(object):
     """Puts what the engine runs back in line with what Nova says."""
 
-    def __init__(self, engine, pods, host):
+    def __init__(self, engine, namespaces, host):
         self._engine = engine
-        self._pods = pods
+        self._namespaces = namespaces
         self.host = host
         # uuid -> (when its repair first failed, whether the whole state or
         # only the namespace is to be repaired); retried by the watch.
@@ -92,13 +92,13 @@ class Recovery(object):
         plugged, and the workload in that namespace: one left running in a
         namespace that went away is restarted into the new one, or made
         again if its infra container was. Raises what fails."""
-        outcome = self._pods.ensure(instance, network_info)
-        if outcome == pod.REMADE:
+        outcome = self._namespaces.ensure(instance, network_info)
+        if outcome == infra.REMADE:
             LOG.warning('Making the workload container again (same files) '
                         'to join its new infra container', instance=instance)
             self._engine.rejoin(instance.uuid,
                                 naming.infra_name(instance.uuid))
-        elif (outcome == pod.RESTARTED and
+        elif (outcome == infra.RESTARTED and
               self._engine.is_running(instance.uuid)):
             LOG.info('Restarting the workload into its new network '
                      'namespace', instance=instance)

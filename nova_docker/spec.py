@@ -307,57 +307,6 @@ def _bad_spec(flavor, key, value, why):
                                                    why))
 
 
-# The infra container only holds a namespace: a few MB and processes do.
-INFRA_MEMORY_MB = 16
-INFRA_PIDS_LIMIT = 8
-
-
-def infra(instance, host, dns_servers, addresses, log_max_size):
-    """Create arguments of the infra container that owns the instance's
-    network namespace. The engine gives it no network (``none``: only
-    loopback, never docker0); the driver plugs Neutron's ports into it.
-    Hostname, DNS servers and /etc/hosts live here because a container
-    joining another's network namespace shares those files."""
-    hostname, domain = names(instance)
-    args = {
-        'hostname': hostname,
-        'labels': {
-            naming.INFRA_FOR: instance.uuid,
-            naming.COMPUTE_HOST: host,
-        },
-        'network_mode': 'none',
-        'privileged': False,
-        'cap_drop': ['ALL'],
-        'read_only': True,
-        'security_opt': ['no-new-privileges:true'],
-        'ipc_mode': 'private',
-        'mem_limit': INFRA_MEMORY_MB * units.Mi,
-        'memswap_limit': INFRA_MEMORY_MB * units.Mi,
-        'pids_limit': INFRA_PIDS_LIMIT,
-        # The engine turns IPv6 off in namespaces it gives no IPv6
-        # network; Neutron's IPv6 addresses need it on (the devices moved
-        # in later take the namespace's defaults).
-        # ARP only for a NIC's own addresses, from that NIC: with several
-        # ports on one subnet, answers through the wrong port are what
-        # Neutron's anti-spoofing drops (and they outlive a detach in
-        # peers' ARP caches).
-        'sysctls': {'net.ipv6.conf.all.disable_ipv6': '0',
-                    'net.ipv6.conf.default.disable_ipv6': '0',
-                    'net.ipv4.conf.all.arp_ignore': '1',
-                    'net.ipv4.conf.all.arp_announce': '2',
-                    **PING_SYSCTL},
-        'detach': True,
-    }
-    if domain:
-        args['domainname'] = domain
-    if dns_servers:
-        args['dns'] = list(dns_servers)
-    if addresses:
-        args['extra_hosts'] = {hostname: addresses[0]}
-    args.update(logging(log_max_size))
-    return args
-
-
 def joined(create_args, infra_name):
     """The workload's arguments, joined to its infra container's network
     namespace (hostname, DNS and /etc/hosts come with it: the engine

@@ -25,7 +25,7 @@ def compute_features(networked):
         'cold_migration': 'True',
         'live_migration': 'False',
         'block_migration_for_live_migration': 'False',
-        'rescue': 'False',
+        'rescue': 'True',
         'stable_rescue': 'False',
         'change_password': 'True',
         'interface_attach': str(bool(networked)),

@@ -5,6 +5,7 @@ import io
 import os
 import subprocess
 import tarfile
+import time
 import uuid
 
 import docker
@@ -156,6 +157,67 @@ class EngineCleanup(fixtures.Fixture):
             container.remove(force=True, v=True)
         for ref in set(self.image_refs()):
             remove_tag(self.client, ref)
+
+
+def wait_for(predicate, timeout, what):
+    """predicate's first true answer, asked until timeout seconds have
+    passed; then an AssertionError saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError('%s not within %d s' % (what, timeout))
+        time.sleep(0.2)
+
+
+def run_in(client, instance_uuid, *argv):
+    """Run argv in the instance's workload container: (exit code, output
+    as text)."""
+    return exec_in_container(client, naming.container_name(instance_uuid),
+                             argv)
+
+
+def exec_in_container(client, name, argv):
+    """Run argv in container ``name``: (exit code, output as text).
+
+    Podman 4.3 sometimes loses the output of a command that ends before
+    its attach is set up (seen once in five runs of the network test, on
+    a loaded machine): a successful command that printed nothing there
+    runs again, twice at most. The tests' commands are reads or overwrites, safe to repeat."""
+    container = client.containers.get(name)
+    for _attempt in range(3 if _is_podman(client) else 1):
+        code, output = container.exec_run(list(argv))
+        if code != 0 or output:
+            break
+    return code, output.decode('utf-8', 'replace')
+
+
+def _is_podman(client):
+    known = getattr(client, '_nova_docker_test_is_podman', None)
+    if known is None:
+        known = any(component['Name'] == 'Podman Engine'
+                    for component in client.version().get('Components', []))
+        client._nova_docker_test_is_podman = known
+    return known
+
+
+def started_at(record):
+    """When the container of this inspect record last started, as a value
+    that sorts by time (the engine drops trailing zeros of the
+    nanoseconds)."""
+    stamp = record['State']['StartedAt']
+    seconds, _dot, fraction = stamp.rstrip('Z').partition('.')
+    return seconds, fraction.ljust(9, '0')
+
+
+def tags(client, repository):
+    """Every tag of the engine's images in ``repository`` (the driver's
+    repositories end in the Glance image or server id; Podman lists them
+    with a domain in front)."""
+    return [tag for image in client.images.list(name=repository)
+            for tag in image.tags if repository in tag]
 
 
 def remove_tag(client, ref):

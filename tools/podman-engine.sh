@@ -8,6 +8,8 @@
 # Usage: tools/podman-engine.sh start|stop STATE_DIR
 # (stop also removes this engine's containers: they outlive the service)
 set -euo pipefail
+# shellcheck source=tools/engine-lib.sh
+. "$(dirname "$0")/engine-lib.sh"
 
 action=${1:?usage: podman-engine.sh start|stop STATE_DIR}
 state=${2:?usage: podman-engine.sh start|stop STATE_DIR}
@@ -36,13 +38,20 @@ events_logger = "file"
 events_logfile_path = "$state/events.log"
 tmp_dir = "$state/tmp"
 lock_type = "file"
+# An exec session's conmon pair waits this long after the exec ends
+# before cleaning the session up (Podman's default of 300 s mimics
+# Docker's five minutes): the driver reads an exec's exit code at once.
+exit_command_delay = 10
 [network]
 network_backend = "cni"
 network_config_dir = "$state/net"
 CONF
     # Not through podman_: the pid file must name podman, not a subshell.
-    podman --root "$state/root" --runroot "$state/run" --storage-driver overlay \
-      system service --time=0 "unix://$sock" >"$state/podman.log" 2>&1 &
+    # Run in STATE_DIR: Podman 4.3's conmon writes a container's OOM
+    # marker ("oom") into its working directory, the service's.
+    (cd "$state" && exec podman --root "$state/root" --runroot "$state/run" \
+      --storage-driver overlay system service --time=0 "unix://$sock" \
+      >"$state/podman.log" 2>&1) &
     echo $! >"$state/podman.pid"
     for _ in $(seq 150); do
       engine version >/dev/null 2>&1 && break
@@ -58,15 +67,7 @@ CONF
     if [ -f "$conf" ]; then
       podman_ rm --all --force --time 0 >/dev/null 2>&1 || true
     fi
-    if [ -f "$state/podman.pid" ]; then
-      pid=$(cat "$state/podman.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-      done
-      rm -f "$state/podman.pid"
-    fi
+    stop_pid_file "$state/podman.pid"
     # An exec session whose container died meanwhile leaves its conmon
     # behind (Podman 4.3): end those of this engine, found by their
     # command line, which names this state directory.
@@ -89,8 +90,7 @@ CONF
       done
     fi
     # The storage keeps its graph root bind-mounted on itself.
-    awk -v dir="$state/" 'index($2, dir) == 1 { print $2 }' /proc/mounts |
-      sort -r | while read -r point; do umount "$point" || true; done
+    unmount_below "$state"
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

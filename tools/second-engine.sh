@@ -6,6 +6,8 @@
 # (extra options go to dockerd, e.g. --live-restore; ENGINE_DATA_ROOT
 # replaces STATE_DIR/data, ENGINE_NAME the name it is announced by)
 set -euo pipefail
+# shellcheck source=tools/engine-lib.sh
+. "$(dirname "$0")/engine-lib.sh"
 
 action=${1:?usage: second-engine.sh start|stop STATE_DIR}
 state=$(realpath -m "${2:?usage: second-engine.sh start|stop STATE_DIR}")
@@ -30,18 +32,10 @@ case $action in
       tail -n 20 "$state/dockerd.log" >&2; exit 1; }
     ;;
   stop)
-    if [ -f "$state/docker.pid" ]; then
-      pid=$(cat "$state/docker.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-      done
-    fi
+    stop_pid_file "$state/docker.pid"
     # dockerd bind-mounts its data-root and may leave that mount behind;
     # whatever else is mounted in STATE_DIR goes too.
-    awk -v dir="$state/" 'index($2, dir) == 1 { print $2 }' /proc/mounts |
-      sort -r | while read -r point; do umount "$point" || true; done
+    unmount_below "$state"
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

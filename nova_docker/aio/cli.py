@@ -17,6 +17,7 @@ from nova_docker.aio import cloud
 from nova_docker.aio import configs
 from nova_docker.aio import dockerhost
 from nova_docker.aio import images
+from nova_docker.aio import kvm
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import network
 from nova_docker.aio.progress import Failed, Progress, wait_for
@@ -25,6 +26,7 @@ from nova_docker.aio import system
 from nova_docker.aio import tempest
 from nova_docker.aio import userenv
 from nova_docker.aio import venv
+from nova_docker.aio import vm_image
 
 # Two servers, ports and a security group (needs the networked cloud).
 HEAT_SAMPLE = 'examples/heat/two-servers.yaml'
@@ -36,6 +38,8 @@ def up(layout, args):
     layout.save_settings()
     p.say('state directory %s (logs in %s)' % (layout.root, layout.logs))
     missing = system.missing_packages(args.python, layout.networked)
+    if layout.kvm:
+        missing += kvm.missing_packages()
     if missing:
         with p.step('installing Debian packages: ' + ' '.join(missing)):
             system.install_packages(missing, layout.log('apt'))
@@ -121,6 +125,8 @@ def up(layout, args):
     with p.step('image busybox (built locally, docker save into Glance)'):
         images.ensure_glance_image(bootstrap.admin_client(layout),
                                    archive.result())
+    if layout.kvm:
+        kvm.up(layout, p, busybox)
     with p.step(cloud.SERIAL_PROXY):
         wait_for(lambda: cloud.serial_proxy_listens(layout), 60,
                  cloud.SERIAL_PROXY, layout.log(cloud.SERIAL_PROXY),
@@ -147,6 +153,10 @@ def next_steps(layout, openrc):
              'openstack server create --image busybox --flavor m1.tiny %s '
              '--wait demo' % nic,
              'openstack console log show demo']
+    if layout.kvm:
+        lines += ['openstack server create --image %s --flavor m1.micro '
+                  '%s --wait demo-vm' % (vm_image.IMAGE, nic),
+                  'openstack console log show demo-vm']
     if layout.heat and layout.networked:
         lines.append('openstack stack create --wait -t %s demo-stack' % (
             os.path.join(venv.project_root(), HEAT_SAMPLE)))
@@ -182,6 +192,8 @@ def down(layout, args):
     # all (whatever --computes says now: it may have been started).
     for name, pid in dockerhost.DockerHost(layout).stop().items():
         print('stopped %-25s (pid %d)' % (name, pid))
+    for name, pid in kvm.down(layout).items():
+        print('stopped %-25s (pid %d)' % (name, pid))
     for group in (('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
                   + cloud.NEUTRON_DAEMONS + tuple(a[0] for a in cloud.APIS),
                   cloud.BACKING):
@@ -198,6 +210,8 @@ def status(layout, args):
     health = cloud.health(layout)
     if layout.computes > 1:
         health.update(dockerhost.DockerHost(layout).health())
+    if layout.kvm:
+        kvm.health(layout, health)
     total = 0
     row = '%-25s %-8s %-7s %8s  %s'
     print(row % ('service', 'pid', 'health', 'RSS MiB', 'detail'))
@@ -263,6 +277,12 @@ def parser():
                       help='compute hosts: 2 adds a second Docker host '
                            'with its own engine, switch and agent in a '
                            'network namespace (default 1, remembered)')
+    p_up.add_argument('--kvm', action=argparse.BooleanOptionalAction,
+                      default=None,
+                      help='a second compute host beside the Docker host: '
+                           "Nova's libvirt driver with KVM (emulation where "
+                           'KVM cannot boot a guest), and the test image '
+                           '%s (off by default, remembered)' % vm_image.IMAGE)
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
     p_tempest.add_argument('--regex', default=None,
@@ -289,7 +309,8 @@ def main(argv=None):
                                getattr(args, 'port_offset', None),
                                getattr(args, 'network', None),
                                getattr(args, 'heat', None),
-                               getattr(args, 'computes', None))
+                               getattr(args, 'computes', None),
+                               getattr(args, 'kvm', None))
     command = {'up': up, 'down': down, 'status': status, 'logs': logs,
                'tempest': run_tempest}
     try:

@@ -4,10 +4,12 @@ Rewritten on each ``up`` from the layout (ports, secrets, paths), so the
 files always match the state directory they live in.
 """
 
+import configparser
 import os
 import shutil
 
 from nova_docker.aio.layout import REGION
+from nova_docker.aio import venv
 from nova_docker.aio import network
 
 # The host's Open vSwitch, shared like the Docker engine.
@@ -17,6 +19,15 @@ INTEGRATION_BRIDGE = 'br-int'
 NOVA_COMPUTE_CONF = 'nova-compute.conf'
 ML2_CONF = 'plugins/ml2/ml2_conf.ini'
 OVS_AGENT_CONF = 'plugins/ml2/openvswitch_agent.ini'
+
+
+def mixed_cloud_scheduler():
+    """The scheduler options the devstack plugin also writes (one file in
+    etc/): each image to the kind of host that runs it."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(os.path.join(venv.project_root(), 'etc',
+                             'nova-docker-scheduler.conf'))
+    return {name: dict(parser[name]) for name in parser.sections()}
 
 
 def render(sections):
@@ -127,11 +138,13 @@ def nova(layout):
         'neutron': _password_auth(layout, 'neutron'),
         'glance': {'region_name': REGION},
         'cinder': {'os_region_name': REGION},
-        'scheduler': {'workers': '1',
-                      # ``up`` maps the one compute host itself.
-                      'discover_hosts_in_cells_interval': '-1'},
+        'scheduler': dict(mixed_cloud_scheduler()['scheduler'], workers='1',
+                          # ``up`` maps the compute hosts itself.
+                          discover_hosts_in_cells_interval='-1'),
+        'filter_scheduler': dict(
+            mixed_cloud_scheduler()['filter_scheduler'],
+            **_scheduling(layout)),
         'conductor': {'workers': '1'},
-        **_scheduling(layout),
         'quota': {'instances': '100', 'cores': '400', 'ram': '1024000'},
         'vnc': {'enabled': 'False'},
         # nova-serialproxy on loopback; nova-compute's console endpoints
@@ -154,6 +167,8 @@ def nova(layout):
             'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
         'nova_docker_privileged': {
             'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
+        'nova_docker_fs_privileged': {
+            'helper_command': _privsep_helper(layout, NOVA_COMPUTE_CONF)},
     }
 
 
@@ -164,8 +179,7 @@ def _scheduling(layout):
     the only weigher. A migration still goes to another host."""
     if layout.computes < 2:
         return {}
-    return {'filter_scheduler': {
-        'weight_classes': 'nova.scheduler.weights.ram.RAMWeigher'}}
+    return {'weight_classes': 'nova.scheduler.weights.ram.RAMWeigher'}
 
 
 def nova_compute(layout):
@@ -328,6 +342,10 @@ def service_env(layout):
         'OS_NOVA_CONFIG_DIR': os.path.join(etc, 'nova'),
         'OS_NEUTRON_CONFIG_DIR': os.path.join(etc, 'neutron'),
         'OS_HEAT_CONFIG_FILE': conf(layout, 'heat'),
+        # glibc gives threads that allocate at once arenas of their own (up
+        # to 8 per core) and half-empty ones stay resident; every service
+        # here runs threads: two arenas per process.
+        'MALLOC_ARENA_MAX': '2',
         'PATH': os.path.join(layout.venv, 'bin') + ':' + os.environ.get(
             'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'),
     }

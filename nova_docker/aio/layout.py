@@ -40,7 +40,7 @@ BASE_PORTS = {
 
 class Layout:
     def __init__(self, state_dir, port_offset=None, network=None,
-                 heat=None, computes=None):
+                 heat=None, computes=None, kvm=None):
         self.root = os.path.abspath(state_dir)
         self.venv = self.path('venv')
         self.etc = self.path('etc')
@@ -50,6 +50,10 @@ class Layout:
         self._settings_file = self.path('settings.json')
         self.settings = self._load_settings(port_offset, network, heat,
                                             computes)
+        # The KVM compute host beside the Docker host (up --kvm).
+        self.settings.setdefault('kvm', False)
+        if kvm is not None:
+            self.settings['kvm'] = kvm
         self.ports = {name: port + self.settings['port_offset']
                       for name, port in BASE_PORTS.items()}
 
@@ -95,6 +99,10 @@ class Layout:
     def computes(self):
         """How many compute hosts (up --computes; dockerhost)."""
         return self.settings['computes']
+
+    @property
+    def kvm(self):
+        return self.settings['kvm']
 
     @property
     def networked(self):

@@ -8,6 +8,7 @@ import time
 from nova import exception as nova_exception
 from oslo_log import log as logging
 
+from nova_docker import archive
 from nova_docker import exception
 from nova_docker import naming
 from nova_docker.engine.connection import _image_missing
@@ -32,15 +33,28 @@ class ContainerCalls(object):
 
     def create(self, instance_uuid, image_ref, create_args):
         """Create (not start) the instance's container; returns its id."""
+        return self.create_named(naming.container_name(instance_uuid),
+                                 image_ref, create_args,
+                                 'create the container')
+
+    def create_named(self, name, image_ref, create_args, action):
+        """Create (not start) a container of an instance as this engine
+        needs it, joined to the network namespace its create arguments
+        name, if any; returns its id."""
         args = self.dialect.create_args(create_args)
         owner = (args.get('network_mode') or '').partition('container:')[2]
-        with self._translated('create the container',
-                              _image_missing(image_ref)):
-            if owner and self.dialect.joined_needs_owner_config:
-                args = self.dialect.joined(
-                    args, self.client.api.inspect_container(owner)['Config'])
+        files = {}
+        with self._translated(action, _image_missing(image_ref)):
+            if owner and self.dialect.joined_needs_owner:
+                record = self.client.api.inspect_container(owner)
+                args = self.dialect.joined(args, record)
+                files = self.dialect.joined_files(record)
             container = self.client.containers.create(
-                image_ref, name=naming.container_name(instance_uuid), **args)
+                image_ref, name=name, **args)
+            if files:
+                container.put_archive('/etc', archive.tar_of(
+                    {file_name: (data, 0o644)
+                     for file_name, data in files.items()}))
         return container.id
 
     def start(self, instance_uuid):
@@ -181,11 +195,11 @@ class ContainerCalls(object):
             self.client.api.commit(name, repository=repository,
                                    tag='latest', pause=True)
             config = dict(old['Config'], Image=repository + ':latest')
-            # The engine refuses these on a joining container.
-            for key in ('Hostname', 'Domainname'):
-                config.pop(key, None)
             config['HostConfig'] = dict(old['HostConfig'],
                                         NetworkMode='container:' + infra_name)
+            owner = (self.client.api.inspect_container(infra_name)
+                     if self.dialect.joined_needs_owner else None)
+            config = self.dialect.rejoined(config, owner)
             self.client.api.remove_container(name, force=True)
             self.client.api.create_container_from_config(config, name)
             if old['State'].get('Running'):
@@ -268,7 +282,8 @@ class ContainerCalls(object):
 
     def owned_containers(self, host):
         """{container id: (instance uuid, container name)} of every
-        container, workload or infra, labelled with this compute host."""
+        container, workload, infra or rescue, labelled with this compute
+        host."""
         with self._translated('list containers'):
             raw = self.client.api.containers(
                 all=True, filters={'label': '%s=%s' % (naming.COMPUTE_HOST,
@@ -277,7 +292,8 @@ class ContainerCalls(object):
         for entry in raw:
             labels = entry.get('Labels') or {}
             uuid = (labels.get(naming.INSTANCE_UUID)
-                    or labels.get(naming.INFRA_FOR))
+                    or labels.get(naming.INFRA_FOR)
+                    or labels.get(naming.RESCUE_FOR))
             if uuid:
                 owned[entry['Id']] = (uuid, (entry.get('Names') or [''])[0]
                                       .lstrip('/'))

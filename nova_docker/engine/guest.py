@@ -65,14 +65,15 @@ class GuestCalls(object):
                 naming.container_name(instance_uuid), path, data)
 
     def exec(self, instance_uuid, command, user='', environment=None,
-             detach=False):
-        """Run command in the running container; returns (exit code,
-        output), or (None, b'') when detached."""
+             detach=False, name=None):
+        """Run command in the running container (or the instance's
+        container called name); returns (exit code, output), or (None,
+        b'') when detached."""
         with self._translated('run %s in the container' % command[0],
                               self._missing(instance_uuid)):
             exec_id = self.client.api.exec_create(
-                naming.container_name(instance_uuid), command, user=user,
-                environment=environment)['Id']
+                name or naming.container_name(instance_uuid), command,
+                user=user, environment=environment)['Id']
             output = self.client.api.exec_start(exec_id, detach=detach)
             if detach:
                 return None, b''

@@ -51,7 +51,8 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         self._keep_uploaded_image_data()
         # The driver's and os-vif's privileged functions, in helpers.
         self.useFixture(netsupport.PrivsepHelpers(
-            privsep.net_admin, vif_plug_ovs_privsep.vif_plug))
+            privsep.net_admin, privsep.fs_admin,
+            vif_plug_ovs_privsep.vif_plug))
 
     def _keep_uploaded_image_data(self):
         """Nova's GlanceFixture drops data given to update(); a snapshot
@@ -125,17 +126,14 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     def exec_in(self, server, *command):
         """Run a command in the server's container; returns its output."""
-        result = self.docker.containers.get(
-            naming.container_name(server['id'])).exec_run(list(command))
-        self.assertEqual(0, result.exit_code, result.output)
-        return result.output.decode()
+        code, output = support.run_in(self.docker, server['id'], *command)
+        self.assertEqual(0, code, output)
+        return output
 
     def started_at(self, server):
         """When the container last started, as a value that sorts by time
         (the engine drops trailing zeros of the nanoseconds)."""
-        stamp = self.container(server)['State']['StartedAt']
-        seconds, _dot, fraction = stamp.rstrip('Z').partition('.')
-        return seconds, fraction.ljust(9, '0')
+        return support.started_at(self.container(server))
 
     def container_status(self, server):
         return self.container(server)['State']['Status']
@@ -184,7 +182,7 @@ class TwoEnginesTestCase(DockerAPITestCase):
                       lambda drv: str(uuid.uuid5(uuid.NAMESPACE_DNS,
                                                  drv._host)))
         super().setUp()
-        self.first_url = self.compute.driver._engine.url
+        self.first_url = cfg.CONF.docker.api_url
         self.second_url = support.second_engine_url()
         self.second_docker = support.engine_client(self.second_url)
         self.host2 = support.unique_host()

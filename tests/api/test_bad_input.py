@@ -89,7 +89,9 @@ class EngineUnreachableTest(base.DockerAPITestCase):
         image_id = self.create_docker_image()
         # A real connection failure: a socket nobody listens on.
         dead_url = 'unix:///tmp/nova-docker-nobody-%s.sock' % uuid.uuid4().hex
-        self.compute.driver._engine.__init__(dead_url)
+        self.flags(api_url=dead_url, group='docker')
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
         server = self.boot(image_id, expected_state='ERROR')
         self.assert_no_container(server)
         # An engine outage is the host's problem, not the request's: Nova

@@ -11,6 +11,7 @@ from nova.console import serial as serial_ports
 from nova.tests.functional.api import client as api_client
 
 from tests.api import base
+from tests import support
 
 # Every wait on the console ends by then (a loaded CI machine).
 TIMEOUT = 30
@@ -130,8 +131,4 @@ class SerialConsoleTest(base.DockerAPITestCase):
         self.assert_nothing_listens(endpoint)
 
     def wait_for(self, condition):
-        deadline = time.monotonic() + TIMEOUT
-        while not condition():
-            if time.monotonic() > deadline:
-                self.fail('not so within %d s' % TIMEOUT)
-            time.sleep(0.2)
+        support.wait_for(condition, TIMEOUT, 'the condition')

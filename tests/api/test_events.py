@@ -145,10 +145,7 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
             event_name, server['id'], SEEN_SECONDS))
 
     def wait_until(self, condition, seconds=BACK_SECONDS):
-        deadline = time.monotonic() + seconds
-        while not condition():
-            self.assertLess(time.monotonic(), deadline)
-            time.sleep(0.2)
+        support.wait_for(condition, seconds, 'the condition')
 
     def test_engine_away_faults_then_recovery(self):
         image_id = self.create_docker_image()

@@ -203,15 +203,3 @@ class GuestTest(base.DockerAPITestCase):
         self.assertEqual('ACTIVE', server['status'])
         self.assertIsNone(server['OS-EXT-STS:task_state'])
         self.assertEqual('running', self.container_status(server))
-
-        # Rescue: Nova 34 sets ERROR whatever the driver answers; the
-        # workload keeps running and the fault says how to recover.
-        # (The test fixture's cast-as-call brings the error back here too.)
-        self.assertRaises(api_client.OpenStackApiException,
-                          self.api.post_server_action, server['id'],
-                          {'rescue': None})
-        server = self._wait_for_state_change(server, 'ERROR')
-        self.assertIn('rescue is not supported', server['fault']['message'])
-        self.assertEqual('running', self.container_status(server))
-        server = self._reboot_server(server, hard=True)
-        self.assertEqual('running', self.container_status(server))

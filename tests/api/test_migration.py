@@ -9,6 +9,7 @@ from nova_docker import netplan
 from nova_docker import transfer
 from tests.api import base
 from tests.api import test_network
+from tests import support
 
 MIB = 1024 * 1024
 
@@ -16,15 +17,13 @@ MIB = 1024 * 1024
 class MoveAssertions(object):
 
     def write_file(self, server, path, client=None):
-        container = (client or self.docker).containers.get(
-            naming.container_name(server['id']))
-        result = container.exec_run(['sh', '-c', 'echo kept > %s' % path])
-        self.assertEqual(0, result.exit_code, result.output)
+        code, output = support.run_in(client or self.docker, server['id'],
+                                      'sh', '-c', 'echo kept > %s' % path)
+        self.assertEqual(0, code, output)
 
     def files(self, server, client=None):
-        container = (client or self.docker).containers.get(
-            naming.container_name(server['id']))
-        return container.exec_run(['ls', '/']).output.decode().split()
+        return support.run_in(client or self.docker, server['id'],
+                              'ls', '/')[1].split()
 
     def memory_mb(self, server, client=None):
         container = (client or self.docker).api.inspect_container(
@@ -32,9 +31,8 @@ class MoveAssertions(object):
         return container['HostConfig']['Memory'] // MIB
 
     def migration_tags(self, server, client=None):
-        return [tag for image in (client or self.docker).images.list(
-                    name=naming.MIGRATION_REPOSITORY + server['id'])
-                for tag in image.tags]
+        return support.tags(client or self.docker,
+                            naming.MIGRATION_REPOSITORY + server['id'])
 
     def assert_original_gone(self, server, client=None):
         self.assertEqual([], (client or self.docker).containers.list(

@@ -14,6 +14,7 @@ from nova_docker import naming
 from nova_docker import netplan
 from tests.api import base
 from tests import netsupport
+from tests import support
 
 
 class NetworkTestBase(base.DockerAPITestCase):
@@ -70,10 +71,7 @@ class NetworkTestBase(base.DockerAPITestCase):
 
     def run_in(self, server, *argv):
         """Run a command in the server's container: (exit code, output)."""
-        container = self.docker.containers.get(
-            naming.container_name(server['id']))
-        code, output = container.exec_run(list(argv))
-        return code, output.decode('utf-8', 'replace')
+        return support.run_in(self.docker, server['id'], *argv)
 
     def assert_pings(self, server, address):
         # Open vSwitch's userspace datapath on a loaded 2-core machine may
@@ -99,6 +97,12 @@ class NetworkTestBase(base.DockerAPITestCase):
 class NetworkTest(NetworkTestBase):
 
     def test_two_servers_on_one_network_ping_after_reboots(self):
+        # The fixture's subnets are shared by every test: a copy of this
+        # one for this test, with a DNS server.
+        subnets = self.neutron._subnets
+        subnet_id = self.neutron.subnet_1['id']
+        subnets[subnet_id] = dict(subnets[subnet_id],
+                                  dns_nameservers=['192.168.1.2'])
         port_a, a4, a6 = self.make_port()
         port_b, b4, b6 = self.make_port()
         a = self.boot_with_ports(port_a)
@@ -119,6 +123,11 @@ class NetworkTest(NetworkTestBase):
         self.assertIn('default via 192.168.1.1', routes)
         code, hostname = self.run_in(a, 'hostname')
         self.assertEqual(a['OS-EXT-SRV-ATTR:hostname'], hostname.strip())
+        # The subnet's DNS server, and the server's name at its address.
+        code, resolv = self.run_in(a, 'cat', '/etc/resolv.conf')
+        self.assertIn('nameserver 192.168.1.2\n', resolv)
+        code, hosts = self.run_in(a, 'cat', '/etc/hosts')
+        self.assertIn('%s\t%s' % (a4, hostname.strip()), hosts)
         self.assertEqual(sorted([netplan.host_dev(port_a),
                                  netplan.host_dev(port_b)]),
                          sorted(self.ovs.ports()))
@@ -296,8 +305,5 @@ class VifPluggedTest(NetworkTestBase):
         self.assert_no_host_devices(port_id)
 
     def wait_for_link(self, name, timeout=60):
-        deadline = time.monotonic() + timeout
-        while name not in netsupport.host_links():
-            self.assertLess(time.monotonic(), deadline,
-                            'device %s never appeared' % name)
-            time.sleep(0.1)
+        support.wait_for(lambda: name in netsupport.host_links(), timeout,
+                         'device %s' % name)

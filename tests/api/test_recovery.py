@@ -31,17 +31,6 @@ BACK_WITHIN = 120
 SLOW_RESTORE = 5
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError('%s not within %d s' % (what, timeout))
-        time.sleep(0.25)
-
-
 class OwnEngine(object):
     """A dockerd of the test's own (tools/second-engine.sh), which the
     test may stop and start."""
@@ -71,9 +60,9 @@ class OwnEngine(object):
         # dockerd refuses to start while its pid file or its containerd's
         # names a process, a zombie included: wait until whoever adopted
         # them reaped them (an init system does so at once).
-        wait_for(lambda: not any(os.path.exists('/proc/%d' % p)
-                                 for p in (pid, containerd)),
-                 60, 'dockerd %d and its containerd reaped' % pid)
+        support.wait_for(lambda: not any(os.path.exists('/proc/%d' % p)
+                                         for p in (pid, containerd)),
+                         60, 'dockerd %d and its containerd reaped' % pid)
 
     def remove(self):
         self.stop()
@@ -140,9 +129,10 @@ class EngineRestartTest(OwnEngineTestBase):
         # servers run again with their NICs, the paused one is paused
         # again, the stopped one stays off.
         answering = self.restart_engine('--live-restore')
-        wait_for(lambda: all(self.state(s) == 'running' for s in (a, b))
-                 and self.state(paused) == 'paused',
-                 BACK_WITHIN, 'servers running again')
+        support.wait_for(
+            lambda: all(self.state(s) == 'running' for s in (a, b)) and
+            self.state(paused) == 'paused',
+            BACK_WITHIN, 'servers running again')
         self.assertLess(time.monotonic() - answering, BACK_WITHIN)
         self.assertNotEqual(a_started, self.started_at(a))
         self.assertEqual('exited', self.state(stopped))
@@ -177,15 +167,14 @@ class EngineRestartTest(OwnEngineTestBase):
         # shut down to the sync.
         server = self.boot(self.image_id, self.flavor_id)
         waiting, go_on = threading.Event(), threading.Event()
-        recovery = self.compute.driver._recovery
-        restore_locked = recovery._restore_locked
+        restore_locked = recovery.Recovery._restore_locked
 
-        def wait_turn(*args):
+        def wait_turn(recovery_, *args):
             waiting.set()
             go_on.wait(BACK_WITHIN)
-            restore_locked(*args)
+            restore_locked(recovery_, *args)
         self.stub_out('nova_docker.recovery.Recovery._restore_locked',
-                      lambda self_, *args: wait_turn(*args))
+                      wait_turn)
         self.addCleanup(go_on.set)
 
         self.restart_engine()
@@ -202,9 +191,9 @@ class EngineRestartTest(OwnEngineTestBase):
                          shown['OS-EXT-STS:power_state'])
 
         go_on.set()
-        wait_for(lambda: self.state(server) == 'running', BACK_WITHIN,
-                 'the server running again')
-        wait_for(lambda: self.api.get_server(server['id'])[
+        support.wait_for(lambda: self.state(server) == 'running',
+                         BACK_WITHIN, 'the server running again')
+        support.wait_for(lambda: self.api.get_server(server['id'])[
             'OS-EXT-STS:power_state'] == power_state.RUNNING, BACK_WITHIN,
             'power state Running in the API')
         self.assertEqual('ACTIVE', self.api.get_server(server['id'])['status'])
@@ -248,8 +237,9 @@ class TolerantCallsTest(test_network.NetworkTestBase):
         server = self._wait_for_server_parameter(
             server, {'OS-EXT-STS:task_state': None, 'status': 'ACTIVE'})
         context = nova_context.get_admin_context()
-        fault = wait_for(lambda: objects.InstanceFault.get_latest_for_instance(
-            context, server['id']), 60, 'a fault')
+        fault = support.wait_for(
+            lambda: objects.InstanceFault.get_latest_for_instance(
+                context, server['id']), 60, 'a fault')
         self.assertIn('could not be found', fault.message)
 
         self._delete_server(server)
@@ -333,7 +323,7 @@ class EngineCrashTest(OwnEngineTestBase):
                 self.assertEqual('ACTIVE',
                                  self.api.get_server(server['id'])['status'])
             return condition()
-        wait_for(look, timeout, 'servers running again')
+        support.wait_for(look, timeout, 'servers running again')
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             look()

@@ -3,6 +3,7 @@ a compute host whose engine keeps its data on btrfs with quotas
 (tools/btrfs-engine.sh) boots a 1 GB-root server, and a write past 1 GB
 fails inside it."""
 
+from nova_docker import host
 from tests.api import base
 from tests import support
 
@@ -14,7 +15,7 @@ class BtrfsRootDiskTest(base.DockerAPITestCase):
         super().setUp()
 
     def test_write_past_the_flavor_root_disk_fails(self):
-        self.assertTrue(self.compute.driver._facts.root_disk_quota)
+        self.assertTrue(host.facts(self.docker.info()).root_disk_quota)
         server = self.boot(self.create_docker_image(),
                            self.create_flavor(disk=1))
         self.assertEqual({'size': '1G'},

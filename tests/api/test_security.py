@@ -4,6 +4,7 @@ driver's own words, not a reschedule's "no valid host") or its own
 isolated server; nothing is left behind and no tag the host trusts
 moves."""
 
+from nova_docker import host
 from nova_docker import naming
 from tests.api import base
 from tests import archives
@@ -87,7 +88,7 @@ class HostileArchiveTest(base.BadInputTestCase):
                           flavor_id=flavor_id)
 
     def test_root_disk_refused_where_not_enforceable(self):
-        if self.compute.driver._facts.root_disk_quota:
+        if host.facts(self.docker.info()).root_disk_quota:
             self.skipTest('this engine enforces root disk sizes')
         self.flags(root_disk_unenforced='refuse', group='docker')
         image_id = self.create_docker_image()

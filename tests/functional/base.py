@@ -80,16 +80,16 @@ class DriverTestCase(testtools.TestCase):
         """What Nova's GlanceFixture expects of its test."""
         self.useFixture(fixtures.MonkeyPatch(old, new))
 
-    def make_driver(self, host):
-        """A driver as nova-compute makes it: constructed, then
-        init_host, then asked for resources (its pre_start_hook, after
-        which it takes requests)."""
-        driver = driver_mod.DockerDriver(virtapi.VirtAPI())
+    def make_driver(self, host, engine=None):
+        """A driver as nova-compute makes it (on ``engine``, default the
+        configured one): constructed, then init_host, then asked for
+        resources (its pre_start_hook, after which it takes requests)."""
+        driver = driver_mod.DockerDriver(virtapi.VirtAPI(), engine=engine)
         driver.init_host(host)
-        driver.get_available_resource(host)
         # As nova-compute does when it stops: ends the event stream and
         # the engine watch thread.
         self.addCleanup(driver.cleanup_host, host)
+        driver.get_available_resource(host)
         return driver
 
     def other_host_cleanup(self):
@@ -182,11 +182,9 @@ class DriverTestCase(testtools.TestCase):
 
     def exec_in(self, instance, *cmd):
         """Run cmd in the instance's container; returns its output."""
-        container = self.docker.containers.get(
-            naming.container_name(instance.uuid))
-        code, output = container.exec_run(list(cmd))
+        code, output = support.run_in(self.docker, instance.uuid, *cmd)
         self.assertEqual(0, code, output)
-        return output.decode()
+        return output
 
     def wait_for_logs(self, instance, text):
         deadline = time.monotonic() + WAIT_SECONDS
@@ -203,12 +201,7 @@ class DriverTestCase(testtools.TestCase):
 
     def image_tags(self, image_id):
         """Every engine tag the driver made for this Glance image."""
-        tags = []
-        for image in self.docker.images.list(
-                name=naming.IMAGE_REPOSITORY + image_id):
-            tags += [t for t in image.tags
-                     if t.startswith(naming.IMAGE_REPOSITORY + image_id)]
-        return tags
+        return support.tags(self.docker, naming.IMAGE_REPOSITORY + image_id)
 
     def tag_target(self, ref):
         """The image id a tag points at, or None."""
@@ -279,12 +272,6 @@ def archive_manifest(data):
 def archive_image_id(data):
     config = archive_manifest(data)['Config']
     return 'sha256:' + os.path.basename(config)[:-len('.json')]
-
-
-def timestamp(rfc3339):
-    """'2026-11-25T18:54:07.1234Z' -> a value that sorts by time."""
-    stamp, _dot, fraction = rfc3339.rstrip('Z').partition('.')
-    return stamp, fraction.ljust(9, '0')
 
 
 def rewrite_archive(data, repo_tags=None, config_changes=None,

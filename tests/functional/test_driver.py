@@ -19,11 +19,13 @@ from oslo_utils import units
 from oslo_utils import uuidutils
 
 from nova_docker import driver as driver_mod
+from nova_docker import engine
 from nova_docker import exception
 from nova_docker import host
 from nova_docker import naming
 from nova_docker import spec
 from tests.functional import base
+from tests import support
 
 CONF = nova_conf.CONF
 
@@ -228,8 +230,7 @@ class LifecycleTest(base.DriverTestCase):
     def started_at(self):
         """When the workload last started, comparable: the engine writes
         RFC 3339 with trailing zeros of the nanoseconds cut."""
-        return base.timestamp(self.inspect(self.instance)['State'][
-            'StartedAt'])
+        return support.started_at(self.inspect(self.instance))
 
     def test_graceful_power_off_is_fast_and_clean(self):
         before = time.monotonic()
@@ -266,17 +267,17 @@ class LifecycleTest(base.DriverTestCase):
     def test_soft_reboot_restarts_the_workload(self):
         started = self.started_at()
         self.driver.reboot(self.context, self.instance, [], 'SOFT')
-        state = self.inspect(self.instance)['State']
-        self.assertEqual('running', state['Status'])
-        self.assertGreater(base.timestamp(state['StartedAt']), started)
+        record = self.inspect(self.instance)
+        self.assertEqual('running', record['State']['Status'])
+        self.assertGreater(support.started_at(record), started)
         self.assertEqual(power_state.RUNNING, self.state(self.instance))
 
     def test_hard_reboot_restarts_the_workload(self):
         started = self.started_at()
         self.driver.reboot(self.context, self.instance, [], 'HARD')
-        state = self.inspect(self.instance)['State']
-        self.assertEqual('running', state['Status'])
-        self.assertGreater(base.timestamp(state['StartedAt']), started)
+        record = self.inspect(self.instance)
+        self.assertEqual('running', record['State']['Status'])
+        self.assertGreater(support.started_at(record), started)
 
     def test_hard_reboot_from_paused_and_from_stopped(self):
         self.driver.pause(self.instance)
@@ -395,11 +396,13 @@ class ListingAndStateTest(base.DriverTestCase):
             'Labels'][naming.COMPUTE_HOST])
 
     def test_power_state_sync_costs_one_listing(self):
+        counted = engine.Engine.from_conf(CONF)
+        self.driver = self.make_driver(self.host, engine=counted)
         instances = [self.spawn() for _ in range(3)]
         self.driver.pause(instances[1])
         self.driver.power_off(instances[2], timeout=0)
 
-        api = self.driver._engine.client.api
+        api = counted.client.api
         calls = []
         for name in ('containers', 'inspect_container'):
             self.patch(api, name, self.counted(calls, name,
@@ -522,10 +525,6 @@ class HostTest(base.DriverTestCase):
         uptime = self.driver.get_host_uptime()
         self.assertRegex(uptime, r'^ \d\d:\d\d:\d\d up ')
         self.assertEqual('192.0.2.7', self.driver.get_host_ip_addr())
-
-    def test_capabilities(self):
-        # Glance holds docker save archives as disk_format=raw.
-        self.assertTrue(self.driver.capabilities['supports_image_type_raw'])
 
     def start_without_engine(self, url):
         """init_host of a host whose engine does not answer: nova-compute

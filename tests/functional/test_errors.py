@@ -9,7 +9,9 @@ import tarfile
 import uuid
 
 from nova import exception as nova_exception
+from nova.virt import virtapi
 
+from nova_docker import driver as driver_mod
 from nova_docker import engine
 from nova_docker import exception
 from nova_docker import naming
@@ -227,13 +229,21 @@ class BadInputTest(base.DriverTestCase):
 
     # -- the engine ----------------------------------------------------------
 
-    def test_engine_unreachable_during_spawn(self):
-        # The engine answered at init_host, then went away: the driver
-        # talks to a socket nobody listens on (a real connection failure).
+    def driver_with_engine_gone(self):
+        """A driver of this host whose engine is a socket nobody listens
+        on (a real connection failure), and that socket's URL."""
         url = 'unix:///tmp/nobody-%s.sock' % uuid.uuid4()
-        gone = engine.Engine(url)
-        self.driver._engine = gone
-        self.driver._images._engine = gone
+        driver = driver_mod.DockerDriver(virtapi.VirtAPI(),
+                                         engine=engine.Engine(url))
+        driver.init_host(self.host)
+        self.addCleanup(driver.cleanup_host, self.host)
+        e = self.assertRaises(exception.EngineUnavailable,
+                              driver.get_available_resource, self.host)
+        self.assertIn(url, e.format_message())
+        return driver, url
+
+    def test_engine_unreachable_during_spawn(self):
+        self.driver, url = self.driver_with_engine_gone()
         # Aborted with a fault naming the engine, not rescheduled.
         e = self.assertRaises(nova_exception.BuildAbortException, self.spawn)
         self.assertIn(url, e.format_message())
@@ -243,10 +253,7 @@ class BadInputTest(base.DriverTestCase):
     def test_engine_unreachable_for_a_loaded_image(self):
         image = self.create_image()
         self.spawn(image_meta=image)
-        url = 'unix:///tmp/nobody-%s.sock' % uuid.uuid4()
-        gone = engine.Engine(url)
-        self.driver._engine = gone
-        self.driver._images._engine = gone
+        self.driver, url = self.driver_with_engine_gone()
         instance = self.make_instance()
         e = self.assertRaises(nova_exception.BuildAbortException, self.spawn,
                               instance, image)
@@ -257,8 +264,7 @@ class BadInputTest(base.DriverTestCase):
 
     def test_engine_unreachable_for_other_operations(self):
         instance = self.spawn()
-        url = 'unix:///tmp/nobody-%s.sock' % uuid.uuid4()
-        self.driver._engine = engine.Engine(url)
+        self.driver, url = self.driver_with_engine_gone()
         for call in (
                 lambda: self.driver.get_info(instance, use_cache=False),
                 lambda: self.driver.list_instance_uuids(),

@@ -3,6 +3,7 @@ namespaces and a Linux bridge the tests create and remove."""
 
 import os
 
+import fixtures
 import testtools
 
 from nova_docker import privsep
@@ -150,3 +151,54 @@ class PrivsepNetTest(testtools.TestCase):
         self.useFixture(netsupport.LinuxBridge(bridge))
         self.assertRaises(privsep.NotOurs, privsep.delete_link, bridge)
         self.assertIn(bridge, netsupport.host_links())
+
+
+class PrivsepRescueMountTest(testtools.TestCase):
+    """The rescue mounts refuse whatever is not a rescue directory of the
+    driver or not an engine's layer (the working case is tests/api's
+    test_rescue, on the engine's real layers)."""
+
+    LAYER = '/var/lib/docker/overlay2/' + 'a' * 64
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(netsupport.PrivsepHelpers(privsep.fs_admin))
+        self.instance_dir = os.path.join(
+            os.path.realpath(self.useFixture(fixtures.TempDir()).path),
+            '0b9c5b1e-7a3e-4a55-9a1f-0c4f3f6a2d11')
+        self.target = os.path.join(self.instance_dir, 'rescue')
+        os.makedirs(self.target)
+
+    def test_targets_that_are_not_rescue_directories_are_refused(self):
+        link = os.path.join(os.path.dirname(self.instance_dir),
+                            '1b9c5b1e-7a3e-4a55-9a1f-0c4f3f6a2d11')
+        os.makedirs(link)
+        os.symlink('/etc', os.path.join(link, 'rescue'))
+        for target in ('/etc', '/', os.path.dirname(self.target),
+                       os.path.join(link, 'rescue'), self.target + '/..'):
+            self.assertRaises(privsep.NotOurs, privsep.unmount, target)
+            self.assertRaises(
+                privsep.NotOurs, privsep.mount_overlay, target,
+                [self.LAYER + '-init/diff'], self.LAYER + '/diff',
+                self.LAYER + '/work')
+            self.assertRaises(privsep.NotOurs, privsep.bind_btrfs_container,
+                              target, '/var/lib/docker', 'a' * 64)
+
+    def test_sources_that_are_not_engine_layers_are_refused(self):
+        other = '/var/lib/docker/overlay2/' + 'b' * 64
+        for lowers, upper, work in (
+                (['/etc'], self.LAYER + '/diff', self.LAYER + '/work'),
+                ([self.LAYER + '-init/diff'], '/tmp', self.LAYER + '/work'),
+                # An option smuggled in through a path.
+                ([self.LAYER + '-init/diff'],
+                 self.LAYER + '/diff,lowerdir=/', self.LAYER + '/work'),
+                ([self.LAYER + '-init/diff:/'], self.LAYER + '/diff',
+                 self.LAYER + '/work'),
+                # Upper and work of two layers.
+                ([self.LAYER + '-init/diff'], self.LAYER + '/diff',
+                 other + '/work')):
+            self.assertRaises(privsep.NotOurs, privsep.mount_overlay,
+                              self.target, lowers, upper, work)
+        self.assertRaises(privsep.NotOurs, privsep.bind_btrfs_container,
+                          self.target, '/var/lib/docker', '../../etc')
+        self.assertFalse(os.path.ismount(self.target))

@@ -172,7 +172,8 @@ class TestNetworkModes(unittest.TestCase):
         layout = self.layout()
         nova = configs.nova(layout)
         compute_conf = configs.conf(layout, 'nova', 'nova-compute.conf')
-        for section in ('nova_docker_privileged', 'vif_plug_ovs_privileged'):
+        for section in ('nova_docker_privileged', 'nova_docker_fs_privileged',
+                        'vif_plug_ovs_privileged'):
             self.assertEqual(
                 '%s --config-file %s' % (layout.bin('privsep-helper'),
                                          compute_conf),

@@ -20,8 +20,8 @@ class InfraSpecTest(testtools.TestCase):
 
     def test_infra_owns_hostname_dns_and_hosts_without_engine_network(self):
         instance = support.make_instance(hostname='web-1')
-        args = spec.infra(instance, 'cmp1', ['10.0.0.2', 'fd00::2'],
-                          ['10.0.0.5', 'fd00::5'], '1m')
+        args = infra.create_args(instance, 'cmp1', ['10.0.0.2', 'fd00::2'],
+                                 ['10.0.0.5', 'fd00::5'], '1m')
         self.assertEqual('none', args['network_mode'])
         self.assertEqual('web-1', args['hostname'])
         self.assertEqual(['10.0.0.2', 'fd00::2'], args['dns'])
@@ -36,7 +36,7 @@ class InfraSpecTest(testtools.TestCase):
             'net.ipv6.conf.default.disable_ipv6'])
 
     def test_no_ports_no_dns_no_hosts_entry(self):
-        args = spec.infra(support.make_instance(), 'cmp1', [], [], '1m')
+        args = infra.create_args(support.make_instance(), 'cmp1', [], [], '1m')
         self.assertNotIn('dns', args)
         self.assertNotIn('extra_hosts', args)
 

@@ -22,7 +22,8 @@ class TestNovaRootwrap(unittest.TestCase):
 
     def test_privsep_daemons_of_the_driver_and_os_vif_may_start(self):
         filters = wrapper.load_filters([NOVA_FILTERS])
-        for context in (privsep.net_admin, vif_plug_ovs_privsep.vif_plug):
+        for context in (privsep.net_admin, privsep.fs_admin,
+                        vif_plug_ovs_privsep.vif_plug):
             argv = context.helper_command('/tmp/tmpab12cd/privsep.sock')
             helper = argv[argv.index('privsep-helper'):]
             match = wrapper.match_filter(filters, helper, EXEC_DIRS)

@@ -5,6 +5,7 @@ from oslo_utils import units
 import testscenarios
 import testtools
 
+from nova_docker import infra
 from nova_docker import naming
 from nova_docker import spec
 from tests import support
@@ -342,7 +343,7 @@ class PingSysctlTest(testtools.TestCase):
         instance = support.make_instance()
         self.assertEqual('0 2147483647', spec.isolation()['sysctls'][
             'net.ipv4.ping_group_range'])
-        self.assertEqual('0 2147483647', spec.infra(
+        self.assertEqual('0 2147483647', infra.create_args(
             instance, 'cn1', [], [], '1m')['sysctls'][
                 'net.ipv4.ping_group_range'])
         self.assertNotIn('sysctls', spec.joined(spec.isolation(), 'x'))
