@@ -16,10 +16,19 @@ from nova_docker.aio import services
 from nova_docker.aio import system
 
 SUFFIX = '2'
-# The scheduler weighs free memory only (configs._scheduling): what this
-# host reserves keeps new servers on the first host until it holds that
-# much more than this one. Migrations still come here.
-RESERVED_MEMORY_MB = 4096
+
+
+def reserved_memory_mb():
+    """Half the machine's memory. The scheduler weighs free memory only
+    (configs._scheduling): what this host reserves keeps new servers on
+    the first host until that one holds this much more (a benchmark's
+    fifteen servers, the e2e tests' twenty); migrations still come here,
+    where the other half remains for servers."""
+    with open('/proc/meminfo') as f:
+        for line in f:
+            if line.startswith('MemTotal:'):
+                return int(line.split()[1]) // 1024 // 2
+    raise RuntimeError('no MemTotal in /proc/meminfo')
 
 
 class DockerHost:
@@ -63,7 +72,7 @@ class DockerHost:
         for section, options in self.host.nova_options().items():
             sections[section] = dict(sections.get(section, {}), **options)
         sections['DEFAULT']['reserved_host_memory_mb'] = str(
-            RESERVED_MEMORY_MB)
+            reserved_memory_mb())
         sections['docker'] = dict(sections['docker'],
                                   api_url='unix://' + self.docker_sock)
         helper = '%s --config-file %s' % (self.layout.bin('privsep-helper'),

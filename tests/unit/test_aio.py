@@ -211,6 +211,12 @@ class TestSecondComputeHost(unittest.TestCase):
             self.assertTrue(nova[section]['helper_command'].endswith(
                 '--config-file ' + self.second.compute_conf))
         self.assertNotIn('database', nova)
+        # New servers go to the first host (the only weigher is free
+        # memory): this one reserves half the machine's.
+        with open('/proc/meminfo') as f:
+            total_mb = int(f.readline().split()[1]) // 1024
+        self.assertEqual(total_mb // 2, int(
+            nova['DEFAULT']['reserved_host_memory_mb']))
 
     def test_its_agent_reports_for_it_with_its_own_tunnel_endpoint(self):
         agent = self.second.host.agent_config()
@@ -239,7 +245,8 @@ class TestSecondComputeHost(unittest.TestCase):
                          configs.nova(self.layout)['filter_scheduler'][
                              'weight_classes'])
         one = layout_mod.Layout(tempfile.mkdtemp())
-        self.assertNotIn('filter_scheduler', configs.nova(one))
+        self.assertNotIn('weight_classes',
+                         configs.nova(one)['filter_scheduler'])
 
     def test_tempest_runs_the_multinode_migration_tests_with_two(self):
         cls = 'tempest.api.compute.admin.test_migrations.MigrationsAdminTest'
