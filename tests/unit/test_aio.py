@@ -238,7 +238,8 @@ class TestSecondComputeHost(unittest.TestCase):
                          configs.nova(self.layout)['filter_scheduler'][
                              'weight_classes'])
         one = layout_mod.Layout(tempfile.mkdtemp())
-        self.assertNotIn('filter_scheduler', configs.nova(one))
+        self.assertNotIn('weight_classes',
+                         configs.nova(one)['filter_scheduler'])
 
     def test_tempest_runs_the_multinode_migration_tests_with_two(self):
         cls = 'tempest.api.compute.admin.test_migrations.MigrationsAdminTest'
