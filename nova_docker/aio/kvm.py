@@ -284,7 +284,7 @@ def registered(layout, since):
         return False
     # libvirt names its node after the machine, not after ``host``.
     return any(h['service']['host'] == host(layout) for h in c.call(
-        'GET', nova + '/os-hypervisors',
+        'GET', nova + '/os-hypervisors/detail',
         headers={'OpenStack-API-Version': 'compute 2.53'})['hypervisors'])
 
 
