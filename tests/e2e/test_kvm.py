@@ -58,10 +58,10 @@ class KVMCase(CloudTestCase):
              '--flavor', flavor, *nic, '--wait', name,
              '-f', 'json'], env=ENV, text=True, capture_output=True,
             timeout=300)
-        shown = osc('server', 'show', name, '-f', 'json', check=False)
-        if shown.returncode:
+        # osc() gives the parsed server, or the process if it failed.
+        server = osc('server', 'show', name, '-f', 'json', check=False)
+        if not isinstance(server, dict):
             self.fail('no server %s: %s' % (name, proc.stderr))
-        server = json.loads(shown.stdout)
         self.addCleanup(osc, 'server', 'delete', '--wait', server['id'],
                         check=False)
         server['create_stderr'] = proc.stderr
