@@ -40,6 +40,7 @@ from benchmarks import floor as floor_mod  # noqa: E402
 from nova_docker.aio import bootstrap  # noqa: E402
 from nova_docker.aio import images  # noqa: E402
 from nova_docker.aio import layout as layout_mod  # noqa: E402
+from nova_docker.aio import vm_image  # noqa: E402
 from nova_docker import netplan  # noqa: E402
 
 NONE_NETWORK = {'OpenStack-API-Version': 'compute 2.37'}
@@ -67,10 +68,11 @@ class Cloud:
             raise SystemExit('no network %s in this cloud' % name)
         return found[0]['id']
 
-    def create(self, name, network=None, zone=None):
+    def create(self, name, network=None, zone=None, image=None,
+               flavor='1'):
         networks = [{'uuid': network}] if network else 'none'
-        body = {'server': {'name': name, 'imageRef': self.image,
-                           'flavorRef': '1', 'networks': networks}}
+        body = {'server': {'name': name, 'imageRef': image or self.image,
+                           'flavorRef': flavor, 'networks': networks}}
         if zone:
             body['server']['availability_zone'] = zone
         return self.client.call('POST', self.nova + '/servers', body,
@@ -94,6 +96,33 @@ class Cloud:
         sid = self.create(name, network, zone)
         self.wait_active(sid)
         return sid, time.monotonic() - t0
+
+    def vm_boots(self, n, tag):
+        """n VMs of the KVM host's test image, one after another: seconds
+        from the API call to ACTIVE, and to the guest's marker on its
+        console (its init has run)."""
+        glance = self.client.endpoint('image')
+        image = self.client.call('GET', glance + '/v2/images?name='
+                                 + vm_image.IMAGE)['images'][0]['id']
+        active, marker = [], []
+        for i in range(n):
+            t0 = time.monotonic()
+            sid = self.create('bench-%s-vm%d' % (tag, i), image=image,
+                              flavor='84')
+            try:
+                self.wait_active(sid)
+                active.append(time.monotonic() - t0)
+                deadline = time.monotonic() + 300
+                while vm_image.MARKER not in (self.client.call(
+                        'POST', self.nova + '/servers/%s/action' % sid,
+                        {'os-getConsoleOutput': {}})['output'] or ''):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError('no marker from %s' % sid)
+                    time.sleep(0.5)
+                marker.append(time.monotonic() - t0)
+            finally:
+                self.delete(sid)
+        return active, marker
 
     def against_floor(self, n, tag, floor, network=None, timeline=None):
         """n boots one after another, alternating Docker host and floor,
@@ -281,6 +310,10 @@ def main():
                     'network (e.g. private)')
     ap.add_argument('--floor', action='store_true', help='port-less boots '
                     'against a fake-driver nova-compute on the same cloud')
+    ap.add_argument('--vm', type=int, default=0, metavar='N',
+                    help='also N VMs of %s on the KVM host (up --kvm), '
+                    'one after another: API to ACTIVE and to its console '
+                    'marker' % vm_image.IMAGE)
     ap.add_argument('--state-dir', default=os.environ.get(
         'NOVA_DOCKER_AIO_STATE', layout_mod.DEFAULT_STATE_DIR))
     args = ap.parse_args()
@@ -316,6 +349,11 @@ def main():
             for sid in servers:
                 cloud.delete(sid)
             servers = cloud.serial_and_parallel(args.n, tag, '-net', network)
+
+        if args.vm:
+            active, marker = cloud.vm_boots(args.vm, tag)
+            summary('vm-serial', active)
+            summary('vm-console-up', marker)
 
         times = []
         for i in range(args.n):

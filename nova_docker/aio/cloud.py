@@ -209,6 +209,9 @@ def _nova_services(layout, result):
         return
     for svc in listed['services']:
         name = svc['binary']
+        # Other compute hosts (dockerhost, kvm) have rows of their own.
+        if name == 'nova-compute' and svc['host'] != layout.compute_host:
+            continue
         if name in result:
             up = svc['state'] == 'up' and svc['status'] == 'enabled'
             result[name][1] = result[name][1] and up

@@ -282,10 +282,10 @@ def registered(layout, since):
                     + host(layout))['services']
     if not any(s['state'] == 'up' for s in listed):
         return False
-    return bool(c.call('GET', nova + '/os-hypervisors?'
-                       'hypervisor_hostname_pattern=' + host(layout),
-                       headers={'OpenStack-API-Version': 'compute 2.53'})[
-                           'hypervisors'])
+    # libvirt names its node after the machine, not after ``host``.
+    return any(h['service']['host'] == host(layout) for h in c.call(
+        'GET', nova + '/os-hypervisors/detail',
+        headers={'OpenStack-API-Version': 'compute 2.53'})['hypervisors'])
 
 
 def up(layout, p, busybox):
