@@ -56,17 +56,6 @@ def check_port_free(layout, name, port):
                      'up --port-offset N' % (name, port))
 
 
-def max_requests(workers):
-    """Requests a gunicorn worker serves before a fresh one replaces it.
-
-    Preloaded workers (more than one) are forked from the imported
-    application in a moment: keystone's grew by 90 MiB in a tempest run
-    without reaching 1000 requests each. A lone worker imports its
-    application anew, seconds without an answer: rarely.
-    """
-    return 200 if workers > 1 else 1000
-
-
 def start_api(layout, name):
     _, factory, port_key, workers = _api(name)
     check_port_free(layout, name, layout.ports[port_key])
@@ -78,10 +67,6 @@ def start_api(layout, name):
             # gunicorn closes it idle gets "connection reset" (seen as a
             # Placement ConnectFailure that put a deleted server in ERROR).
             '--keep-alive', '0',
-            # A worker grows with what it caches and fragments (keystone
-            # reached 400 MiB in a tempest run): replace it now and then.
-            '--max-requests', str(max_requests(workers)),
-            '--max-requests-jitter', str(max_requests(workers) // 5),
             '--name', 'aio-' + name,
             'nova_docker.aio.wsgi:%s()' % factory]
     if workers > 1:
