@@ -15,7 +15,7 @@ import time
 
 from tests.e2e import dockerd
 from tests.e2e.test_cli import ENV, RUNNING, inspect, osc
-from tests.e2e.test_network import NETWORK, PrivateNetworkCase
+from tests.e2e.test_network import NETWORK, SETTINGS, PrivateNetworkCase
 
 # The issue's figure: twenty networked servers.
 SERVERS = 20
@@ -29,11 +29,14 @@ BOOT_WITHIN = 300
 class TestEngineRestart(PrivateNetworkCase):
 
     def boot_many(self, image_id, count):
-        """count servers with a port on private, in one request; their
-        ids once all are ACTIVE."""
+        """count servers with a port on private, in one request, on the
+        host whose dockerd the test restarts (the all-in-one may have a
+        second); their ids once all are ACTIVE."""
         name = self.unique('fleet')
         subprocess.run(
-            ['openstack', 'server', 'create', '--image', image_id,
+            ['openstack', '--os-compute-api-version', '2.74', 'server',
+             'create', '--host', SETTINGS['compute_host'],
+             '--image', image_id,
              '--flavor', 'm1.nano', '--network', NETWORK, '--min',
              str(count), '--max', str(count), name],
             env=ENV, capture_output=True, timeout=120, check=True)
