@@ -6,6 +6,7 @@ firewall exceptions carry a random name and are removed at cleanup. The
 tests (not the driver) may run ``iptables``, ``nsenter`` and busybox.
 """
 
+import errno
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import fixtures
 from oslo_config import cfg
 from oslo_privsep import daemon
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from nova_docker import privsep
 
@@ -176,9 +178,15 @@ class OvsBridge(fixtures.Fixture):
 
 
 def delete_link(name):
+    """Delete a host link; gone already is fine (a veth goes by itself
+    when its peer's namespace dies, maybe between lookup and delete)."""
     with IPRoute() as ipr:
         for index in ipr.link_lookup(ifname=name):
-            ipr.link('del', index=index)
+            try:
+                ipr.link('del', index=index)
+            except NetlinkError as e:
+                if e.code != errno.ENODEV:
+                    raise
 
 
 def host_links():
