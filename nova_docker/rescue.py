@@ -6,8 +6,9 @@ its engine's overlay layers (the lower layers, and its own upper layer, so
 that what is written lands in the original), or on btrfs its own
 subvolume, at a directory of this driver, which the rescue container gets
 as a bind mount. The rescue container joins the server's infra container
-like the workload does (same ports, addresses and host name). Unrescue removes the rescue container and
-the mount; the driver then starts the original again, with the changes.
+like the workload does (same ports, addresses and host name). Unrescue
+removes the rescue container and the mount; the driver then starts the
+original again, with the changes.
 """
 
 import os
