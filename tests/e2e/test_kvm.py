@@ -11,7 +11,6 @@ and the instance directory.
 import json
 import os
 import subprocess
-import time
 import unittest
 
 from tests.e2e.test_cli import CloudTestCase, ENV, STATE, inspect, osc
@@ -66,14 +65,6 @@ class KVMCase(CloudTestCase):
                         check=False)
         server['create_stderr'] = proc.stderr
         return server
-
-    def console_shows(self, server_id, text, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            log = osc('console', 'log', 'show', server_id)
-            if text in log or time.monotonic() > deadline:
-                return log
-            time.sleep(2)
 
 
 class TestContainerBesideVM(KVMCase):
