@@ -13,10 +13,10 @@
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
 #   tempest     tempest 47's tempest.api.compute.servers and its cold
-#               migration tests against the all-in-one with two compute
-#               hosts (nova-docker-aio up --computes 2, once for tempest
-#               and e2e; brought down at the end unless it was already
-#               running)
+#               migration tests against the all-in-one with two Docker
+#               compute hosts and a KVM host (nova-docker-aio up
+#               --computes 2 --kvm, once for tempest and e2e; brought
+#               down at the end unless it was already running)
 #   e2e         the real `openstack` CLI against the all-in-one, after
 #               tempest: its last tests restart dockerd and kill
 #               nova-compute
@@ -217,8 +217,10 @@ with_aio() {  # run a command against the all-in-one
   if [ -z "$AIO_UP" ]; then
     "${AIO[@]}" status >/dev/null 2>&1 || AIO_OURS=1
     step "all-in-one up (once for e2e and tempest)"
-    # Two compute hosts: migrations and cross-host resizes run too.
-    if "${AIO[@]}" up --computes 2; then AIO_UP=ok; else AIO_UP=failed; fi
+    # Two Docker hosts: migrations and cross-host resizes run too; and the
+    # KVM host: a container and a virtual machine side by side
+    # (tests/e2e/test_kvm.py).
+    if "${AIO[@]}" up --computes 2 --kvm; then AIO_UP=ok; else AIO_UP=failed; fi
   fi
   [ "$AIO_UP" = ok ] || { echo "the all-in-one did not come up"; return 1; }
   NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@"
