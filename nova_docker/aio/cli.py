@@ -33,116 +33,190 @@ HEAT_SAMPLE = 'examples/heat/two-servers.yaml'
 
 
 def up(layout, args):
-    p = Progress()
+    """Bring the cloud up, step by step; every step is safe to re-run."""
+    bringup = Bringup(layout, Progress())
     layout.ensure_dirs()
     layout.save_settings()
-    p.say('state directory %s (logs in %s)' % (layout.root, layout.logs))
-    missing = system.missing_packages(args.python, layout.networked)
-    if layout.kvm:
-        missing += kvm.missing_packages()
-    if missing:
-        with p.step('installing Debian packages: ' + ' '.join(missing)):
-            system.install_packages(missing, layout.log('apt'))
-    with p.step('Docker engine'):
-        if system.ensure_docker(layout):
-            p.out.write('(started dockerd) ')
-    if layout.networked:
-        with p.step('Open vSwitch'):
-            if network.ensure_ovs(layout):
-                p.out.write('(started with ovs-ctl) ')
-    busybox = system.find_busybox()
-    # docker import/save needs only the engine: build while the rest starts.
-    pool = concurrent.futures.ThreadPoolExecutor(2)
-    archive = pool.submit(images.build_archive, layout, busybox)
-    # RabbitMQ takes a while to boot and only Nova and Neutron need it.
-    rabbit = pool.submit(system.start_rabbitmq, layout)
-    with p.step('MariaDB (private instance)'):
-        system.start_mariadb(layout)
-    with p.step('venv %s (first run: a few minutes of pip)' % layout.venv):
-        venv.ensure_services(layout, args.python)
-    with p.step('nova-docker into the venv'):
-        venv.ensure_project(layout)
-    with p.step('configuration in ' + layout.etc):
-        configs.write_all(layout)
-    with p.step('databases'):
-        # All on MariaDB: even Keystone's token requests write, and SQLite
-        # answers "database is locked" to a second writer.
-        system.create_databases(layout, bootstrap.databases(layout))
-        bootstrap.sync_databases(layout)
-    with p.step('Keystone'):
-        cloud.start_api(layout, 'keystone')
-        cloud.wait_api(layout, 'keystone')
-    with p.step('RabbitMQ (private instance)'):
-        rabbit.result()
-    apis = [a[0] for a in cloud.APIS[1:]
-            if a[0] in cloud.services_of(layout)]
-    for name in apis:
-        cloud.start_api(layout, name)
-    with p.step('service users and catalog'):
-        bootstrap.register_catalog(layout)
-    for name in apis:
-        with p.step(name):
-            cloud.wait_api(layout, name)
-    if layout.networked:
-        network.ensure_phys_bridge()
-        for name in cloud.NEUTRON_DAEMONS:
-            cloud.start_neutron_daemon(layout, name)
-    if layout.heat:
-        cloud.start_heat_engine(layout)
-    started = time.time()
-    for name in cloud.NOVA_DAEMONS:
-        cloud.start_nova_daemon(layout, name)
-    cloud.start_serial_proxy(layout)
-    second = _second_host(layout)
-    if second:
-        with p.step('second compute host %s: engine, switch, agent, '
-                    'nova-compute' % second.name):
-            second.start()
-    with p.step('Nova daemons report; nova-compute registers its node'):
-        wait_for(lambda: _quiet(bootstrap.compute_registered, layout,
-                                started), 180,
-                 'nova-compute', layout.log('nova-compute'),
-                 alive=lambda: _daemons_alive(layout, cloud.NOVA_DAEMONS))
-    if layout.networked:
-        with p.step('Open vSwitch agent reports to Neutron'):
-            agent = 'neutron-openvswitch-agent'
-            wait_for(lambda: _quiet(network.agent_alive,
-                                    bootstrap.admin_client(layout),
-                                    layout.compute_host), 120,
-                     agent, layout.log(agent), alive=lambda: _daemons_alive(
-                         layout, cloud.NEUTRON_DAEMONS))
-    with p.step('cell mapping of the compute host'):
-        bootstrap.once(layout, 'discover-hosts',
-                       lambda: bootstrap.discover_hosts(layout))
-    if second:
-        with p.step('%s registers; its agent reports' % second.name):
-            second.wait()
-    with p.step('flavors'):
-        bootstrap.ensure_flavors(layout)
-    if layout.networked:
-        with p.step('network %s (IPv4 and IPv6 subnets)' % network.PRIVATE):
-            network.ensure_private_network(bootstrap.admin_client(layout))
-    with p.step('image busybox (built locally, docker save into Glance)'):
-        images.ensure_glance_image(bootstrap.admin_client(layout),
-                                   archive.result())
-    if layout.kvm:
-        kvm.up(layout, p, busybox)
-    with p.step(cloud.SERIAL_PROXY):
-        wait_for(lambda: cloud.serial_proxy_listens(layout), 60,
-                 cloud.SERIAL_PROXY, layout.log(cloud.SERIAL_PROXY),
-                 alive=lambda: _daemons_alive(layout, (cloud.SERIAL_PROXY,)))
-    if layout.heat:
-        with p.step('heat-engine answers through heat-api'):
-            wait_for(lambda: _quiet(cloud.heat_engine_answers, layout), 180,
-                     'heat-engine', layout.log('heat-engine'),
-                     alive=lambda: _daemons_alive(layout, ('heat-engine',)))
-    pool.shutdown()
-    userenv.write_launchers(layout)
-    openrc = userenv.write_openrc(layout, userenv.sudo_user())
-    p.say('ready. Credentials: source %s' % openrc)
-    print(userenv.openrc(layout), end='')
-    print('\n' + next_steps(layout, openrc), end='')
-    return 0
+    bringup.p.say('state directory %s (logs in %s)'
+                  % (layout.root, layout.logs))
+    bringup.install_packages(args.python)
+    bringup.start_engine_and_switch()
+    bringup.start_backing_services(args.python)
+    bringup.start_apis()
+    bringup.start_daemons()
+    bringup.wait_compute_hosts()
+    bringup.create_resources()
+    bringup.wait_extras()
+    return bringup.finish()
+
+
+class Bringup:
+    """The steps of ``up``, in order, and what they hand each other: work
+    started in the background (the image archive, RabbitMQ) and the second
+    compute host."""
+
+    def __init__(self, layout, progress):
+        self.layout = layout
+        self.p = progress
+        self.pool = concurrent.futures.ThreadPoolExecutor(2)
+        self.busybox = None
+        self.archive = None
+        self.rabbit = None
+        self.second = _second_host(layout)
+        self.daemons_started = None
+
+    def install_packages(self, python):
+        missing = system.missing_packages(python, self.layout.networked)
+        if self.layout.kvm:
+            missing += kvm.missing_packages()
+        if missing:
+            with self.p.step('installing Debian packages: '
+                             + ' '.join(missing)):
+                system.install_packages(missing, self.layout.log('apt'))
+
+    def start_engine_and_switch(self):
+        layout, p = self.layout, self.p
+        with p.step('Docker engine'):
+            if system.ensure_docker(layout):
+                p.out.write('(started dockerd) ')
+        if layout.networked:
+            with p.step('Open vSwitch'):
+                if network.ensure_ovs(layout):
+                    p.out.write('(started with ovs-ctl) ')
+
+    def start_backing_services(self, python):
+        """The image archive and RabbitMQ in the background; MariaDB, the
+        venv, configuration and databases."""
+        layout, p = self.layout, self.p
+        self.busybox = system.find_busybox()
+        # docker import/save needs only the engine: build while the rest
+        # starts.
+        self.archive = self.pool.submit(images.build_archive, layout,
+                                        self.busybox)
+        # RabbitMQ takes a while to boot and only Nova and Neutron need it.
+        self.rabbit = self.pool.submit(system.start_rabbitmq, layout)
+        with p.step('MariaDB (private instance)'):
+            system.start_mariadb(layout)
+        with p.step('venv %s (first run: a few minutes of pip)'
+                    % layout.venv):
+            venv.ensure_services(layout, python)
+        with p.step('nova-docker into the venv'):
+            venv.ensure_project(layout)
+        with p.step('configuration in ' + layout.etc):
+            configs.write_all(layout)
+        with p.step('databases'):
+            # All on MariaDB: even Keystone's token requests write, and
+            # SQLite answers "database is locked" to a second writer.
+            system.create_databases(layout, bootstrap.databases(layout))
+            bootstrap.sync_databases(layout)
+
+    def start_apis(self):
+        """Keystone first; the other APIs start while the catalog is
+        registered."""
+        layout, p = self.layout, self.p
+        with p.step('Keystone'):
+            cloud.start_api(layout, 'keystone')
+            cloud.wait_api(layout, 'keystone')
+        with p.step('RabbitMQ (private instance)'):
+            self.rabbit.result()
+        apis = [name for name in cloud.API_NAMES
+                if name != 'keystone' and name in cloud.services_of(layout)]
+        for name in apis:
+            cloud.start_api(layout, name)
+        with p.step('service users and catalog'):
+            bootstrap.register_catalog(layout)
+        for name in apis:
+            with p.step(name):
+                cloud.wait_api(layout, name)
+
+    def start_daemons(self):
+        """Neutron's, Heat's and Nova's daemons, and the second host."""
+        layout = self.layout
+        if layout.networked:
+            network.ensure_phys_bridge()
+            for name in cloud.NEUTRON_DAEMONS:
+                cloud.start_neutron_daemon(layout, name)
+        if layout.heat:
+            cloud.start_heat_engine(layout)
+        self.daemons_started = time.time()
+        for name in cloud.NOVA_DAEMONS:
+            cloud.start_nova_daemon(layout, name)
+        cloud.start_serial_proxy(layout)
+        if self.second:
+            with self.p.step('second compute host %s: engine, switch, '
+                             'agent, nova-compute' % self.second.name):
+                self.second.start()
+
+    def wait_compute_hosts(self):
+        """Each compute host registered, its agent alive, mapped to the
+        cell."""
+        layout, p = self.layout, self.p
+        with p.step('Nova daemons report; nova-compute registers its node'):
+            wait_for(lambda: _quiet(bootstrap.compute_registered, layout,
+                                    self.daemons_started), 180,
+                     'nova-compute', layout.log('nova-compute'),
+                     alive=lambda: _daemons_alive(layout,
+                                                  cloud.NOVA_DAEMONS))
+        if layout.networked:
+            with p.step('Open vSwitch agent reports to Neutron'):
+                agent = 'neutron-openvswitch-agent'
+                wait_for(lambda: _quiet(network.agent_alive,
+                                        bootstrap.admin_client(layout),
+                                        layout.compute_host), 120,
+                         agent, layout.log(agent),
+                         alive=lambda: _daemons_alive(
+                             layout, cloud.NEUTRON_DAEMONS))
+        with p.step('cell mapping of the compute host'):
+            bootstrap.once(layout, 'discover-hosts',
+                           lambda: bootstrap.discover_hosts(layout))
+        if self.second:
+            with p.step('%s registers; its agent reports'
+                        % self.second.name):
+                self.second.wait()
+
+    def create_resources(self):
+        """Flavors, the private network, the busybox image (and the KVM
+        host with its image)."""
+        layout, p = self.layout, self.p
+        with p.step('flavors'):
+            bootstrap.ensure_flavors(layout)
+        if layout.networked:
+            with p.step('network %s (IPv4 and IPv6 subnets)'
+                        % network.PRIVATE):
+                network.ensure_private_network(
+                    bootstrap.admin_client(layout))
+        with p.step('image busybox (built locally, docker save into '
+                    'Glance)'):
+            images.ensure_glance_image(bootstrap.admin_client(layout),
+                                       self.archive.result())
+        if layout.kvm:
+            kvm.up(layout, p, self.busybox)
+
+    def wait_extras(self):
+        """The serial console proxy and Heat's engine answer."""
+        layout, p = self.layout, self.p
+        with p.step(cloud.SERIAL_PROXY):
+            wait_for(lambda: cloud.serial_proxy_listens(layout), 60,
+                     cloud.SERIAL_PROXY, layout.log(cloud.SERIAL_PROXY),
+                     alive=lambda: _daemons_alive(layout,
+                                                  (cloud.SERIAL_PROXY,)))
+        if layout.heat:
+            with p.step('heat-engine answers through heat-api'):
+                wait_for(lambda: _quiet(cloud.heat_engine_answers, layout),
+                         180, 'heat-engine', layout.log('heat-engine'),
+                         alive=lambda: _daemons_alive(layout,
+                                                      ('heat-engine',)))
+
+    def finish(self):
+        """Launchers and credentials; what to type next."""
+        layout = self.layout
+        self.pool.shutdown()
+        userenv.write_launchers(layout)
+        openrc = userenv.write_openrc(layout, userenv.sudo_user())
+        self.p.say('ready. Credentials: source %s' % openrc)
+        print(userenv.openrc(layout), end='')
+        print('\n' + next_steps(layout, openrc), end='')
+        return 0
 
 
 def next_steps(layout, openrc):
@@ -195,7 +269,7 @@ def down(layout, args):
     for name, pid in kvm.down(layout).items():
         print('stopped %-25s (pid %d)' % (name, pid))
     for group in (('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
-                  + cloud.NEUTRON_DAEMONS + tuple(a[0] for a in cloud.APIS),
+                  + cloud.NEUTRON_DAEMONS + cloud.API_NAMES,
                   cloud.BACKING):
         for name, pid in services.stop(layout, group).items():
             print('stopped %-25s (pid %d)' % (name, pid))

@@ -1,6 +1,7 @@
 """The OpenStack services: how each one starts and how to tell it is up."""
 
 import os
+import typing
 
 from nova_docker.aio import bootstrap
 from nova_docker.aio import configs
@@ -11,17 +12,27 @@ from nova_docker.aio import rest
 from nova_docker.aio import services
 from nova_docker.aio import system
 
-# name, WSGI factory in nova_docker.aio.wsgi, port key, gunicorn workers.
+
+class Api(typing.NamedTuple):
+    """An OpenStack API that runs as a WSGI app under gunicorn."""
+    name: str  # the service: its pid file and log
+    factory: str  # the WSGI factory in nova_docker.aio.wsgi
+    port: str  # its key in Layout.ports
+    workers: int = 1  # gunicorn workers
+
+
 # Keystone checks every token of every call: a second worker keeps it from
-# being the bottleneck on two cores.
+# being the bottleneck on two cores. Keystone first: the others register
+# with it.
 APIS = (
-    ('keystone', 'keystone', 'keystone', 2),
-    ('glance-api', 'glance', 'glance', 1),
-    ('placement-api', 'placement', 'placement', 1),
-    ('neutron-api', 'neutron', 'neutron', 1),
-    ('nova-api', 'nova', 'nova', 1),
-    ('heat-api', 'heat', 'heat', 1),
+    Api('keystone', factory='keystone', port='keystone', workers=2),
+    Api('glance-api', factory='glance', port='glance'),
+    Api('placement-api', factory='placement', port='placement'),
+    Api('neutron-api', factory='neutron', port='neutron'),
+    Api('nova-api', factory='nova', port='nova'),
+    Api('heat-api', factory='heat', port='heat'),
 )
+API_NAMES = tuple(api.name for api in APIS)
 NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler', 'nova-compute')
 # Websockets to servers' serial consoles (not a service Nova lists).
 SERIAL_PROXY = 'nova-serialproxy'
@@ -32,7 +43,7 @@ NEUTRON_DAEMONS = ('neutron-rpc-server', 'neutron-openvswitch-agent')
 HEAT = ('heat-api', 'heat-engine')
 BACKING = ('dockerd', 'mariadb', 'epmd', 'rabbitmq')
 # Start order; ``down`` goes the other way.
-ALL = (BACKING + tuple(a[0] for a in APIS) + NEUTRON_DAEMONS + NOVA_DAEMONS
+ALL = (BACKING + API_NAMES + NEUTRON_DAEMONS + NOVA_DAEMONS
        + (SERIAL_PROXY, 'heat-engine'))
 
 
@@ -44,7 +55,7 @@ def services_of(layout):
 
 
 def _api(name):
-    return next(a for a in APIS if a[0] == name)
+    return next(api for api in APIS if api.name == name)
 
 
 def check_port_free(layout, name, port):
@@ -57,26 +68,26 @@ def check_port_free(layout, name, port):
 
 
 def start_api(layout, name):
-    _, factory, port_key, workers = _api(name)
-    check_port_free(layout, name, layout.ports[port_key])
+    api = _api(name)
+    check_port_free(layout, name, layout.ports[api.port])
     argv = [layout.bin('gunicorn'),
-            '--bind', '127.0.0.1:%d' % layout.ports[port_key],
-            '--workers', str(workers), '--threads', '4',
+            '--bind', '127.0.0.1:%d' % layout.ports[api.port],
+            '--workers', str(api.workers), '--threads', '4',
             '--timeout', '300', '--graceful-timeout', '5',
             # No keep-alive: a client reusing a pooled connection just as
             # gunicorn closes it idle gets "connection reset" (seen as a
             # Placement ConnectFailure that put a deleted server in ERROR).
             '--keep-alive', '0',
             '--name', 'aio-' + name,
-            'nova_docker.aio.wsgi:%s()' % factory]
-    if workers > 1:
+            'nova_docker.aio.wsgi:%s()' % api.factory]
+    if api.workers > 1:
         # Import the application once, then fork: half the start-up CPU.
         argv.insert(1, '--preload')
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
 def api_healthy(layout, name):
-    status = rest.http_status(layout.url(_api(name)[2], '/'))
+    status = rest.http_status(layout.url(_api(name).port, '/'))
     return status is not None and status < 500
 
 
@@ -146,7 +157,7 @@ def health(layout):
     if not result['epmd'][0]:
         result['epmd'] = [None, layout_mod.port_open(4369),
                           'shared, not started by up']
-    for name, _, _, _ in APIS:
+    for name in API_NAMES:
         if name in result:
             result[name][1] = result[name][1] and api_healthy(layout, name)
     if layout.heat:

@@ -68,15 +68,18 @@ def ensure_installed(layout, python):
     open(stamp, 'w').close()
 
 
-def _alt_image(layout, client):
-    """A second image, so that rebuild tests see the image change."""
+def upload_images(layout, client):
+    """The images tempest boots: (image_ref, image_ref_alt). The second
+    is a Glance image of its own, so that rebuild tests see the image
+    change."""
     archive = images.build_archive(layout, '/bin/busybox')
-    return images.ensure_glance_image(client, archive, name='busybox-alt')
+    return (images.ensure_glance_image(client, archive),
+            images.ensure_glance_image(client, archive, name='busybox-alt'))
 
 
-def config(layout, client):
-    image = images.ensure_glance_image(
-        client, images.build_archive(layout, '/bin/busybox'))
+def config(layout, image, alt_image):
+    """tempest.conf's sections for this cloud (pure: the images are
+    uploaded before, see upload_images)."""
     keystone = layout.url('keystone', '/v3')
     return {
         'DEFAULT': {'log_dir': layout.path('tempest', 'logs'),
@@ -96,7 +99,7 @@ def config(layout, client):
                      'region': REGION},
         'compute': {
             'image_ref': image,
-            'image_ref_alt': _alt_image(layout, client),
+            'image_ref_alt': alt_image,
             'flavor_ref': '42',
             'flavor_ref_alt': '84',
             'region': REGION,
@@ -137,10 +140,10 @@ def run(layout, python, regex=None, concurrency=2):
                                 layout.compute_host, workspace],
                                stdout=out, stderr=out):
                 raise Failed('tempest init failed', log)
+    image, alt_image = upload_images(layout, bootstrap.admin_client(layout))
     conf = os.path.join(workspace, 'etc', 'tempest.conf')
     with open(conf, 'w') as f:
-        f.write(configs.render(config(layout,
-                                      bootstrap.admin_client(layout))))
+        f.write(configs.render(config(layout, image, alt_image)))
     argv = [tempest, 'run', '--config-file', conf, '--regex', regex,
             '--concurrency', str(concurrency)]
     exclusions = excluded(layout)

@@ -16,6 +16,7 @@ from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import services
 from nova_docker.aio import system
 from nova_docker.aio import tempest
+from nova_docker.aio import wsgi
 
 
 class TestLayout(unittest.TestCase):
@@ -78,6 +79,24 @@ class TestConfigs(unittest.TestCase):
         compute = configs.render(configs.nova_compute(layout))
         self.assertNotIn(layout.secret('db'), compute)
         self.assertIn('compute_driver = novadocker.DockerDriver', compute)
+
+
+class TestApis(unittest.TestCase):
+
+    def test_each_api_has_a_port_and_a_wsgi_factory(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        for api in cloud.APIS:
+            self.assertIn(api.port, layout.ports, api.name)
+            self.assertTrue(callable(getattr(wsgi, api.factory)), api.name)
+            self.assertIn(api.name, cloud.ALL)
+        self.assertEqual('keystone', cloud.APIS[0].name)
+
+    def test_tempest_config_names_the_images_it_is_given(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        compute = tempest.config(layout, 'image-1', 'image-2')['compute']
+        self.assertEqual('image-1', compute['image_ref'])
+        self.assertEqual('image-2', compute['image_ref_alt'])
+        self.assertEqual('private', compute['fixed_network_name'])
 
 
 class TestHeat(unittest.TestCase):
