@@ -334,9 +334,9 @@ def mount_overlay(target, lower_dirs, upper_dir, work_dir):
         if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):
             raise
         # An older kernel, or more than overlay's own limit.
-        raise TooManyLayers(e.errno, 'cannot mount an overlay '
-                            'of %d layers here: %s' % (len(lowers), e.strerror)
-                            ) from None
+        message = 'cannot mount an overlay of %d layers here: %s' % (
+            len(lowers), e.strerror)
+        raise TooManyLayers(e.errno, message) from None
 
 
 @fs_admin.entrypoint
