@@ -46,6 +46,18 @@ class PodmanNetworkTest(PodmanEngine, test_network.NetworkTestBase):
         test_two_servers_on_one_network_ping_after_reboots)
 
 
+class PodmanNamespaceLostTest(PodmanEngine, test_network.NetworkTestBase):
+    """The infra container's namespace gone (its process killed, as by a
+    host reboot): starting the server makes a new one and restarts the
+    workload into it. (The infra container itself cannot be lost on
+    Podman: it refuses to remove a namespace owner while a container
+    joins it, so Engine.rejoin, Docker's repair for that, never runs.)"""
+
+    test_namespace_lost_with_the_host_is_rebuilt_on_start = (
+        test_network.NetworkTest.
+        test_namespace_lost_with_the_host_is_rebuilt_on_start)
+
+
 class PodmanEventsTest(PodmanEngine, test_events.EngineEventsTest):
     """The power state follows Podman's event stream: kills and exits
     behind Nova's back; Nova's own reboots and stop/start."""
