@@ -7,6 +7,7 @@ installed.
 
 import argparse
 import concurrent.futures
+import configparser
 import os
 import subprocess
 import sys
@@ -36,6 +37,7 @@ HEAT_SAMPLE = 'examples/heat/two-servers.yaml'
 def up(layout, args):
     """Bring the cloud up, step by step; every step is safe to re-run."""
     bringup = Bringup(layout, Progress())
+    bringup.refuse_engine_switch_while_running()
     layout.ensure_dirs()
     layout.save_settings()
     bringup.p.say('state directory %s (logs in %s)'
@@ -65,6 +67,20 @@ class Bringup:
         self.rabbit = None
         self.second = _second_host(layout)
         self.daemons_started = None
+
+    def refuse_engine_switch_while_running(self):
+        """A running nova-compute keeps the engine it started with (``up``
+        leaves running services alone): switching needs ``down`` first."""
+        layout = self.layout
+        if not services.read_pid(layout.pidfile('nova-compute')):
+            return
+        running = configparser.ConfigParser(interpolation=None)
+        running.read(configs.conf(layout, 'nova', configs.NOVA_COMPUTE_CONF))
+        url = running.get('docker', 'api_url', fallback=None)
+        if url and url != podman.engine_url(layout):
+            raise Failed('nova-compute runs with the engine at %s: run '
+                         '"down" first to switch it to %s (up --engine %s)'
+                         % (url, podman.engine_url(layout), layout.engine))
 
     def install_packages(self, python):
         missing = system.missing_packages(python, self.layout.networked)

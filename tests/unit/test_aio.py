@@ -14,6 +14,7 @@ from nova_docker.aio import configs
 from nova_docker.aio import dockerhost
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import podman
+from nova_docker.aio import progress
 from nova_docker.aio import services
 from nova_docker.aio import system
 from nova_docker.aio import tempest
@@ -314,6 +315,22 @@ class TestPodmanEngine(unittest.TestCase):
         second = dockerhost.DockerHost(two)
         self.assertEqual('unix://' + second.docker_sock,
                          second.nova_config()['docker']['api_url'])
+
+    def test_switching_a_running_compute_host_needs_down_first(self):
+        root = tempfile.mkdtemp()
+        docker = layout_mod.Layout(root)
+        docker.ensure_dirs()
+        configs.write(configs.conf(docker, 'nova', configs.NOVA_COMPUTE_CONF),
+                      configs.nova_compute(docker))
+        on_podman = layout_mod.Layout(root, engine='podman')
+        cli.Bringup(on_podman, None).refuse_engine_switch_while_running()
+        services.start(docker, 'nova-compute',
+                       [sys.executable, '-c', 'import time; time.sleep(60)'])
+        self.addCleanup(services.stop, docker, ['nova-compute'])
+        cli.Bringup(docker, None).refuse_engine_switch_while_running()
+        with self.assertRaises(progress.Failed) as caught:
+            cli.Bringup(on_podman, None).refuse_engine_switch_while_running()
+        self.assertIn('"down" first', caught.exception.what)
 
     def test_status_and_down_of_a_service_that_never_started(self):
         layout = layout_mod.Layout(tempfile.mkdtemp(), engine='podman')
