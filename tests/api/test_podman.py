@@ -11,6 +11,7 @@ from tests.api import base
 from tests.api import test_events
 from tests.api import test_images
 from tests.api import test_lifecycle
+from tests.api import test_migration
 from tests.api import test_network
 from tests.api import test_rescue
 from tests import support
@@ -56,6 +57,11 @@ class PodmanNamespaceLostTest(PodmanEngine, test_network.NetworkTestBase):
     test_namespace_lost_with_the_host_is_rebuilt_on_start = (
         test_network.NetworkTest.
         test_namespace_lost_with_the_host_is_rebuilt_on_start)
+
+
+class PodmanResizeTest(PodmanEngine, test_migration.SameHostResizeTest):
+    """Resize on one Podman host: the container made again with the new
+    flavor and the same files; confirm, revert, a stopped server."""
 
 
 class PodmanEventsTest(PodmanEngine, test_events.EngineEventsTest):
