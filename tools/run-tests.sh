@@ -262,7 +262,10 @@ print(layout.Layout(sys.argv[1]).computes)' "$AIO_STATE")
   fi
   "${AIO[@]}" down >/dev/null || true
   aio_settings docker "$computes"
-  if [ -n "$was_up" ]; then "${AIO[@]}" up >/dev/null || rc=$?; fi
+  if [ -n "$was_up" ]; then  # the developer's again: left running
+    "${AIO[@]}" up >/dev/null || rc=$?
+    AIO_OURS=''
+  fi
   return $rc
 }
 
