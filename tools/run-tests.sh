@@ -222,7 +222,7 @@ with_aio() {  # run a command against the all-in-one
     "${AIO[@]}" status >/dev/null 2>&1 || AIO_OURS=1
     step "all-in-one up (once for e2e and tempest)"
     # Two compute hosts: migrations and cross-host resizes run too.
-    if "${AIO[@]}" up --computes 2; then AIO_UP=ok; else AIO_UP=failed; fi
+    if "${AIO[@]}" up --engine docker --computes 2; then AIO_UP=ok; else AIO_UP=failed; fi
   fi
   [ "$AIO_UP" = ok ] || { echo "the all-in-one did not come up"; return 1; }
   NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@"
