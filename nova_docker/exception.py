@@ -87,6 +87,12 @@ class WorkloadGone(exception.VirtualInterfacePlugException):
                'it: rebuild or delete the server.')
 
 
+class RescueGone(exception.NovaException):
+    msg_fmt = ('The rescue container of instance %(instance_uuid)s is gone '
+               'from the Docker engine (removed outside Nova): unrescue the '
+               'server.')
+
+
 def abort_build_if_engine_away(spawn):
     """Decorates spawn: a build on a host whose engine does not answer
     fails at once with a fault naming the engine, instead of being

@@ -31,6 +31,8 @@ from pyroute2 import IPRoute
 from pyroute2 import NetlinkError
 from pyroute2 import NetNS
 
+from nova_docker import fsmount
+
 net_admin = priv_context.PrivContext(
     'nova_docker',
     cfg_section='nova_docker_privileged',
@@ -66,6 +68,11 @@ _CONTAINER_DEV = re.compile(r'^eth[0-9]{1,4}$')
 
 class NotOurs(ValueError):
     """Refused: what the call names is not something this driver made."""
+
+
+class TooManyLayers(OSError):
+    """A stopped container of more layers than this kernel's overlay can
+    put together in one mount."""
 
 
 class HostNamespace(NotOurs):
@@ -314,7 +321,22 @@ def mount_overlay(target, lower_dirs, upper_dir, work_dir):
         ':'.join(lowers), upper, work)
     if os.path.ismount(target):
         return
-    _mount('overlay', target, 'overlay', MS_NOSUID | MS_NODEV, options)
+    if len(options) < os.sysconf('SC_PAGE_SIZE'):
+        _mount('overlay', target, 'overlay', MS_NOSUID | MS_NODEV, options)
+        return
+    # Too many layers for mount(2)'s one page of options: each one on its
+    # own through the mount API (Linux 6.8 and later).
+    try:
+        fsmount.mount_overlay(
+            target, lowers, upper, work,
+            fsmount.MOUNT_ATTR_NOSUID | fsmount.MOUNT_ATTR_NODEV)
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):
+            raise
+        # An older kernel, or more than overlay's own limit.
+        raise TooManyLayers(e.errno, 'cannot mount an overlay '
+                            'of %d layers here: %s' % (len(lowers), e.strerror)
+                            ) from None
 
 
 @fs_admin.entrypoint

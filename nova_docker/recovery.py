@@ -14,8 +14,9 @@ network namespace and the container ends of its ports.
 a new engine process, or an engine that answers again after a silence
 (also the first answer of an engine that was down when nova-compute
 started), triggers ``Recovery.restore_host``. That brings
-every server Nova has ACTIVE (and not busy with a task) back to running
-and every PAUSED one back to paused: infra container started (or made
+every server Nova has ACTIVE (and not busy with a task) back to running,
+every PAUSED one back to paused and every RESCUED one's rescue container
+back to running: infra container started (or made
 again if it is gone), ports plugged into the new namespace by the
 network room, workload started. SHUTOFF servers are left off. With
 ``live-restore`` the containers and namespaces survive and the same pass
@@ -60,6 +61,8 @@ REPAIR_WORKERS = 4
 # A repair that keeps failing (after a host reboot, say, Open vSwitch never
 # came up) is recorded as an instance fault after this long.
 REPAIR_GIVE_UP_SECONDS = 300
+# What a rescued server wants: its rescue container running.
+RESCUED = 'rescued'
 
 
 class Recovery(object):
@@ -130,6 +133,10 @@ class Recovery(object):
         if wanted is None:
             self._forget(instance.uuid)
             return
+        if wanted == RESCUED:
+            self._restore_rescue(instance)
+            self._forget(instance.uuid)
+            return
         self.repair_namespace(instance, instance.get_network_info())
         state = self._engine.inspect(instance.uuid)['State']
         if not state.get('Running'):
@@ -139,6 +146,27 @@ class Recovery(object):
         if wanted == power_state.PAUSED:
             self._engine.pause(instance.uuid)
         self._forget(instance.uuid)
+
+    def _restore_rescue(self, instance):
+        """A rescued server runs its rescue container again, in the
+        server's namespace; the original stays stopped (its files are
+        mounted for the rescue container, see nova_docker/rescue.py)."""
+        outcome = self._namespaces.ensure(instance,
+                                          instance.get_network_info())
+        record = self._engine.inspect_rescue(instance.uuid)
+        if record is None:
+            raise exception.RescueGone(instance_uuid=instance.uuid)
+        if outcome == infra.REMADE:
+            self._engine.rejoin(instance.uuid,
+                                naming.infra_name(instance.uuid),
+                                name=naming.rescue_name(instance.uuid))
+        elif outcome == infra.RESTARTED and record['State'].get('Running'):
+            self._engine.kill_rescue(instance.uuid)
+        if not self._engine.inspect_rescue(instance.uuid)['State'].get(
+                'Running'):
+            self._engine.start_rescue(instance.uuid)
+            LOG.info('Rescue container started again after an engine '
+                     'restart', instance=instance)
 
     # -- the whole host ----------------------------------------------------
 
@@ -256,6 +284,8 @@ def _wanted_state(instance):
         return power_state.RUNNING
     if instance.vm_state == vm_states.PAUSED:
         return power_state.PAUSED
+    if instance.vm_state == vm_states.RESCUED:
+        return RESCUED
     return None
 
 

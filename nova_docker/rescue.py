@@ -107,8 +107,15 @@ class Rescues(object):
         target = host_dir(instance.uuid)
         if graph.get('Name') in OVERLAY_DRIVERS and data.get('UpperDir'):
             os.makedirs(target, mode=0o700, exist_ok=True)
-            privsep.mount_overlay(target, data['LowerDir'].split(':'),
-                                  data['UpperDir'], data['WorkDir'])
+            try:
+                privsep.mount_overlay(target, data['LowerDir'].split(':'),
+                                      data['UpperDir'], data['WorkDir'])
+            except privsep.TooManyLayers as e:
+                # Nova puts a server whose rescue fails in ERROR.
+                LOG.error('The rescue container runs without the server\'s '
+                          'file system: %s', e, instance=instance)
+                os.rmdir(target)
+                return None
         elif graph.get('Name') == 'btrfs':
             os.makedirs(target, mode=0o700, exist_ok=True)
             privsep.bind_btrfs_container(

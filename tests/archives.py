@@ -2,6 +2,7 @@
 changed manifest or image config, links, bombs."""
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -110,3 +111,27 @@ def _many_headers(count):
     parts.append(compressor.compress(b''.join(batch) + b'\0' * 2 * BLOCK))
     parts.append(compressor.flush())
     return b''.join(parts)
+
+
+def layered(count):
+    """The busybox archive with count - 1 more layers on top, each adding
+    one small file /layers/<n>: an image of count layers, as a long
+    Dockerfile makes (and as Docker's own one-page mount options, by
+    full paths, do not hold)."""
+    def with_layers(entry):
+        entry[0]['Layers'] += ['layer%d/layer.tar' % n
+                               for n in range(1, count)]
+        entry[0]['RepoTags'] = None   # loaded untagged, as Glance's are
+        return entry
+
+    def with_diff_ids(image_config):
+        image_config['rootfs']['diff_ids'] += [
+            'sha256:' + hashlib.sha256(data).hexdigest() for data in layers]
+        image_config['history'] = image_config.get('history', []) + [
+            {'created_by': 'layer %d' % n} for n in range(1, count)]
+
+    layers = [support.tar_bytes({'layers/%d' % n: b'%d\n' % n})
+              for n in range(1, count)]
+    return variant(manifest=with_layers, config=with_diff_ids, files={
+        'layer%d/layer.tar' % n: data
+        for n, data in enumerate(layers, start=1)})

@@ -13,17 +13,17 @@
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
 #   tempest     tempest 47's tempest.api.compute.servers and its cold
-#               migration tests against the all-in-one with two compute
-#               hosts (nova-docker-aio up --computes 2, once for tempest
-#               and e2e; brought down at the end unless it was already
-#               running)
+#               migration tests against the all-in-one with two Docker
+#               compute hosts and a KVM host (nova-docker-aio up
+#               --computes 2 --kvm, once for tempest and e2e; brought
+#               down at the end unless it was already running)
 #   e2e         the real `openstack` CLI against the all-in-one, after
 #               tempest: its last tests restart dockerd and kill
 #               nova-compute
 #   e2e-podman  after e2e: the all-in-one again with Podman as the first
 #               host's engine (up --engine podman): the CLI lifecycle and
-#               a networked server's snapshot and delete; the all-in-one
-#               is left remembering Docker
+#               a networked server's snapshot and delete; then the
+#               all-in-one remembers its engine and hosts as before
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
@@ -221,8 +221,10 @@ with_aio() {  # run a command against the all-in-one
   if [ -z "$AIO_UP" ]; then
     "${AIO[@]}" status >/dev/null 2>&1 || AIO_OURS=1
     step "all-in-one up (once for e2e and tempest)"
-    # Two compute hosts: migrations and cross-host resizes run too.
-    if "${AIO[@]}" up --engine docker --computes 2; then AIO_UP=ok; else AIO_UP=failed; fi
+    # Two Docker hosts: migrations and cross-host resizes run too; and the
+    # KVM host: a container and a virtual machine side by side
+    # (tests/e2e/test_kvm.py).
+    if "${AIO[@]}" up --engine docker --computes 2 --kvm; then AIO_UP=ok; else AIO_UP=failed; fi
   fi
   [ "$AIO_UP" = ok ] || { echo "the all-in-one did not come up"; return 1; }
   NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@"
@@ -240,20 +242,24 @@ e2e_tests() {  # these disturb the cloud: each alone, after the others
 # started with), whatever ran before. Afterwards it remembers Docker and
 # its compute hosts as before; one that was running before this run (a
 # developer's) is brought up again as it was.
-aio_settings() {  # engine, compute hosts: remembered for the next up
-  python3 -c 'import sys; from nova_docker.aio import layout
-layout.Layout(sys.argv[1], engine=sys.argv[2],
-              computes=int(sys.argv[3])).save_settings()' "$AIO_STATE" "$@"
+aio_settings() {  # print, or with arguments set, what the next up remembers
+  python3 -c 'import json, sys; from nova_docker.aio import layout
+aio = layout.Layout(sys.argv[1])
+if len(sys.argv) > 2:
+    aio.settings.update(json.loads(sys.argv[2]))
+    aio.save_settings()
+else:
+    print(json.dumps({k: aio.settings[k] for k in ("engine", "computes", "kvm")}))
+' "$AIO_STATE" "$@"
 }
 e2e_podman_tests() {
-  local rc=0 was_up='' computes
+  local rc=0 was_up='' before
   "${AIO[@]}" status >/dev/null 2>&1 && [ -z "$AIO_OURS" ] && was_up=1
-  computes=$(python3 -c 'import sys; from nova_docker.aio import layout
-print(layout.Layout(sys.argv[1]).computes)' "$AIO_STATE")
+  before=$(aio_settings)
   "${AIO[@]}" down >/dev/null || true
   AIO_UP=''
-  step "all-in-one up --engine podman --computes 1"
-  if "${AIO[@]}" up --engine podman --computes 1; then
+  step "all-in-one up --engine podman --computes 1 --no-kvm"
+  if "${AIO[@]}" up --engine podman --computes 1 --no-kvm; then
     AIO_OURS=1
     NOVA_DOCKER_AIO_STATE=$AIO_STATE stestr_run tests/e2e --concurrency 2 \
       'test_cli\.TestServerLifecycle|test_network\.TestSnapshot' || rc=$?
@@ -261,7 +267,7 @@ print(layout.Layout(sys.argv[1]).computes)' "$AIO_STATE")
     echo "the all-in-one did not come up on Podman"; rc=1
   fi
   "${AIO[@]}" down >/dev/null || true
-  aio_settings docker "$computes"
+  aio_settings "$before"
   if [ -n "$was_up" ]; then  # the developer's again: left running
     "${AIO[@]}" up >/dev/null || rc=$?
     AIO_OURS=''

@@ -73,22 +73,31 @@ def build_archive(layout, busybox):
 
 
 def ensure_glance_image(client, archive, name=GLANCE_NAME):
+    return upload(client, name, archive, {
+        'container_format': 'docker', 'disk_format': 'raw',
+        'hypervisor_type': 'docker'})
+
+
+def upload(client, name, path, fields):
+    """The public Glance image ``name`` holding the file ``path``, with
+    ``fields`` (formats and properties): its id. Looks before it creates:
+    an active image of that name with the same content and fields is kept,
+    any other is replaced (an upload that died half-way, an older build;
+    servers booted from it keep running)."""
     glance = client.endpoint('image')
-    with open(archive, 'rb') as f:
+    with open(path, 'rb') as f:
         md5 = hashlib.file_digest(f, 'md5').hexdigest()
     for image in client.call('GET', glance + '/v2/images?name=' + name)[
             'images']:
-        if image['status'] == 'active' and image['checksum'] == md5:
+        if image['status'] == 'active' and image['checksum'] == md5 and all(
+                image.get(k) == v for k, v in fields.items()):
             return image['id']
-        # An upload that died half-way, or an older archive: replace it
-        # (servers booted from it keep running).
         client.call('DELETE', glance + '/v2/images/' + image['id'])
-    image = client.call('POST', glance + '/v2/images', {
-        'name': name, 'container_format': 'docker', 'disk_format': 'raw',
-        'visibility': 'public', 'hypervisor_type': 'docker'})
-    with open(archive, 'rb') as data:
+    image = client.call('POST', glance + '/v2/images', dict(
+        fields, name=name, visibility='public'))
+    with open(path, 'rb') as data:
         client.call('PUT', glance + '/v2/images/%s/file' % image['id'],
                     data=data, timeout=300, headers={
                         'Content-Type': 'application/octet-stream',
-                        'Content-Length': str(os.path.getsize(archive))})
+                        'Content-Length': str(os.path.getsize(path))})
     return image['id']

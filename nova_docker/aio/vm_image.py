@@ -12,10 +12,10 @@ modules) and an init that reads the config drive's ``network_data.json``
 
 import glob
 import gzip
-import hashlib
 import io
 import os
 
+from nova_docker.aio import images
 from nova_docker.aio.progress import Failed
 
 MARKER = 'nova-docker-vm: up'
@@ -179,10 +179,10 @@ def build(layout, busybox):
 
 def ensure_glance_images(client, files):
     """The kernel, ramdisk and machine image in Glance; the machine image's
-    id. Looks before it creates."""
-    kernel = _ensure(client, KERNEL, files['kernel'], 'aki', {})
-    ramdisk = _ensure(client, RAMDISK, files['ramdisk'], 'ari', {})
-    return _ensure(client, IMAGE, files['disk'], 'ami', {
+    id."""
+    kernel = _upload(client, KERNEL, files['kernel'], 'aki', {})
+    ramdisk = _upload(client, RAMDISK, files['ramdisk'], 'ari', {})
+    return _upload(client, IMAGE, files['disk'], 'ami', {
         'kernel_id': kernel, 'ramdisk_id': ramdisk,
         'os_command_line': COMMAND_LINE,
         # VM images go to KVM hosts only (ImagePropertiesFilter); ``ami``
@@ -192,24 +192,7 @@ def ensure_glance_images(client, files):
         'img_config_drive': 'mandatory'})
 
 
-def _ensure(client, name, path, fmt, properties):
-    glance = client.endpoint('image')
-    with open(path, 'rb') as f:
-        md5 = hashlib.file_digest(f, 'md5').hexdigest()
-    for image in client.call('GET', glance + '/v2/images?name=' + name)[
-            'images']:
-        if image['status'] == 'active' and image['checksum'] == md5 and all(
-                image.get(k) == v for k, v in properties.items()):
-            return image['id']
-        # A half-done upload, an older build, or a machine image naming an
-        # older kernel: replace it (servers booted from it keep running).
-        client.call('DELETE', glance + '/v2/images/' + image['id'])
-    image = client.call('POST', glance + '/v2/images', dict(
-        properties, name=name, container_format=fmt, disk_format=fmt,
-        visibility='public'))
-    with open(path, 'rb') as data:
-        client.call('PUT', glance + '/v2/images/%s/file' % image['id'],
-                    data=data, timeout=300, headers={
-                        'Content-Type': 'application/octet-stream',
-                        'Content-Length': str(os.path.getsize(path))})
-    return image['id']
+def _upload(client, name, path, fmt, properties):
+    # A machine image naming an older kernel or ramdisk is replaced too.
+    return images.upload(client, name, path, dict(
+        properties, container_format=fmt, disk_format=fmt))

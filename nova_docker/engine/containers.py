@@ -182,12 +182,13 @@ class ContainerCalls(object):
             LOG.debug('Infra container of %s was already gone',
                       instance_uuid)
 
-    def rejoin(self, instance_uuid, infra_name):
-        """Make the workload container again, with its configuration and
-        its files (committed to a temporary image), joined to a new infra
-        container: the engine binds a joining container to its namespace
-        owner's id for good. Starts it if it was running."""
-        name = naming.container_name(instance_uuid)
+    def rejoin(self, instance_uuid, infra_name, name=None):
+        """Make the workload container (or the container named name)
+        again, with its configuration and its files (committed to a
+        temporary image), joined to a new infra container: the engine
+        binds a joining container to its namespace owner's id for good.
+        Starts it if it was running."""
+        name = name or naming.container_name(instance_uuid)
         repository = naming.SNAPSHOT_REPOSITORY + 'rejoin-' + instance_uuid
         with self._translated('make the container again',
                               self._missing(instance_uuid)):

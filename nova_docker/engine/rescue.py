@@ -20,6 +20,13 @@ class RescueCalls(object):
                               self._missing(instance_uuid)):
             self.client.api.start(naming.rescue_name(instance_uuid))
 
+    def kill_rescue(self, instance_uuid):
+        """SIGKILL the running rescue container (to start it again in a
+        new network namespace)."""
+        with self._translated('kill the rescue container',
+                              self._missing(instance_uuid)):
+            self.client.api.kill(naming.rescue_name(instance_uuid))
+
     def inspect_rescue(self, instance_uuid):
         """The rescue container's engine record, or None if there is
         none."""

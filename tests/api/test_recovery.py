@@ -12,6 +12,8 @@ import tempfile
 import threading
 import time
 
+from docker import errors as docker_errors
+import fixtures
 from nova.compute import power_state
 from nova import context as nova_context
 from nova import objects
@@ -104,6 +106,18 @@ class OwnEngineTestBase(test_network.NetworkTestBase):
         state = self.container(server)['State']
         return 'paused' if state['Paused'] else state['Status']
 
+    def rescue_record(self, server):
+        """The engine's record of the server's rescue container, or None."""
+        try:
+            return self.docker.api.inspect_container(
+                naming.rescue_name(server['id']))
+        except docker_errors.NotFound:
+            return None
+
+    def rescue_running(self, server):
+        record = self.rescue_record(server)
+        return record is not None and record['State']['Running']
+
     def restart_engine(self, *options):
         self.engine.stop()
         self.engine.start(*options)
@@ -122,6 +136,11 @@ class EngineRestartTest(OwnEngineTestBase):
         self._stop_server(stopped)
         self.api.post_server_action(paused['id'], {'pause': None})
         paused = self._wait_for_state_change(paused, 'PAUSED')
+        self.flags(instances_path=self.useFixture(fixtures.TempDir()).path)
+        port_c, c4, _ = self.make_port()
+        rescued = self.boot_with_ports(port_c)
+        self.api.post_server_action(rescued['id'], {'rescue': {}})
+        rescued = self._wait_for_state_change(rescued, 'RESCUE')
         a_started = self.started_at(a)
 
         # Without live-restore the engine stops every container as it shuts
@@ -131,7 +150,7 @@ class EngineRestartTest(OwnEngineTestBase):
         answering = self.restart_engine('--live-restore')
         support.wait_for(
             lambda: all(self.state(s) == 'running' for s in (a, b)) and
-            self.state(paused) == 'paused',
+            self.state(paused) == 'paused' and self.rescue_running(rescued),
             BACK_WITHIN, 'servers running again')
         self.assertLess(time.monotonic() - answering, BACK_WITHIN)
         self.assertNotEqual(a_started, self.started_at(a))
@@ -139,8 +158,15 @@ class EngineRestartTest(OwnEngineTestBase):
         self.assertIn('%s/24' % a4, self.addresses_of(a))
         self.assert_pings(a, b6)
         self.assert_pings(b, a4)
+        # The rescued one is still rescued, on its address, the original
+        # stopped.
+        self.assertEqual('exited', self.state(rescued))
+        self.assertIn('%s/24' % c4, netsupport.nsexec(
+            self.rescue_record(rescued)['State']['Pid'],
+            'ip', 'addr', 'show', 'eth0').stdout)
         for server, status in ((a, 'ACTIVE'), (b, 'ACTIVE'),
-                               (stopped, 'SHUTOFF'), (paused, 'PAUSED')):
+                               (stopped, 'SHUTOFF'), (paused, 'PAUSED'),
+                               (rescued, 'RESCUE')):
             self.assertEqual(status, self.api.get_server(server['id'])[
                 'status'])
 
@@ -155,10 +181,14 @@ class EngineRestartTest(OwnEngineTestBase):
         self.api.post_server_action(paused['id'], {'unpause': None})
         self._wait_for_state_change(paused, 'ACTIVE')
         self.assertEqual('running', self.state(paused))
-        for server in (a, b, stopped, paused):
+        self.api.post_server_action(rescued['id'], {'unrescue': None})
+        self._wait_for_state_change(rescued, 'ACTIVE')
+        self.assertEqual('running', self.state(rescued))
+        self.assertIsNone(self.rescue_record(rescued))
+        for server in (a, b, stopped, paused, rescued):
             self._delete_server(server)
             self.assert_no_container(server)
-        self.assert_no_host_devices(port_a, port_b)
+        self.assert_no_host_devices(port_a, port_b, port_c)
 
     def test_power_sync_waits_for_the_restore(self):
         # Nova's periodic power sync stops an ACTIVE server it finds shut

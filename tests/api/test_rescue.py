@@ -10,6 +10,7 @@ import fixtures
 from nova_docker import naming
 from nova_docker import rescue
 from tests.api import test_network
+from tests import archives
 from tests import support
 
 with warnings.catch_warnings():
@@ -114,6 +115,27 @@ class RescueTest(RescueTestBase):
         self.assert_no_rescue_left(server)
         self.assertFalse(os.path.exists(
             os.path.join(self.instances_path, server['id'])))
+
+    def test_rescue_of_an_image_of_sixty_layers(self):
+        # More layers than mount(2)'s one page of overlay options holds by
+        # their full paths.
+        image_id = self.create_docker_image(data=archives.layered(60))
+        server = self.boot(image_id, self.flavor_id)
+
+        server, _answer = self.rescue(server)
+        self.assertEqual(60, len(self.docker.api.inspect_image(
+            self.rescue_record(server)['Image'])['RootFS']['Layers']))
+        for layer in (1, 59):   # the lowest added layer and the top one
+            self.assertEqual('%d\n' % layer, self.in_rescue(
+                server, 'cat', '/mnt/rescue/layers/%d' % layer))
+        self.in_rescue(server, 'sh', '-c', 'echo fixed > /mnt/rescue' + BROKEN)
+
+        self.api.post_server_action(server['id'], {'unrescue': None})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual('fixed\n', self.exec_in(server, 'cat', BROKEN))
+        self.assert_no_rescue_left(server)
+        self._delete_server(server)
+        self.assert_no_container(server)
 
     def test_deleted_while_rescued_and_compute_down_leaves_nothing(self):
         server = self.boot(self.image_id, self.flavor_id)

@@ -106,6 +106,16 @@ class CloudTestCase(unittest.TestCase):
     def _delete_quietly(self, server_id):
         osc('server', 'delete', '--wait', server_id, check=False)
 
+    def console_shows(self, server_id, text, timeout=30):
+        """``openstack console log show`` once it holds ``text``, or as it
+        is at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = osc('console', 'log', 'show', server_id)
+            if text in log or time.monotonic() > deadline:
+                return log
+            time.sleep(1)
+
     def wait_status(self, server_id, status, timeout=120):
         deadline = time.monotonic() + timeout
         while True:
@@ -148,7 +158,7 @@ class TestServerLifecycle(CloudTestCase):
         self.assertEqual(server['name'], listed[sid]['Name'])
 
         step('console log show')
-        self.assertIn(GREETING, self._console(sid))
+        self.assertIn(GREETING, self.console_shows(sid, GREETING))
 
         step('server stop')
         osc('server', 'stop', sid)
@@ -181,21 +191,13 @@ class TestServerLifecycle(CloudTestCase):
         osc('server', 'unpause', sid)
         self.wait_status(sid, 'ACTIVE')
         self.assertFalse(inspect(sid)['State']['Paused'])
-        self.assertIn(GREETING, self._console(sid))
+        self.assertIn(GREETING, self.console_shows(sid, GREETING))
 
         step('server delete --wait')
         osc('server', 'delete', '--wait', sid)
         listed = [s['ID'] for s in osc('server', 'list', '-f', 'json')]
         self.assertNotIn(sid, listed)
         self.assertIsNone(inspect(sid), 'container left after delete')
-
-    def _console(self, sid, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            log = osc('console', 'log', 'show', sid)
-            if GREETING in log or time.monotonic() > deadline:
-                return log
-            time.sleep(1)
 
 
 class TestBadInput(CloudTestCase):

@@ -6,6 +6,7 @@ import os
 import fixtures
 import testtools
 
+from nova_docker import fsmount
 from nova_docker import privsep
 from tests import netsupport
 
@@ -201,4 +202,21 @@ class PrivsepRescueMountTest(testtools.TestCase):
                               self.target, lowers, upper, work)
         self.assertRaises(privsep.NotOurs, privsep.bind_btrfs_container,
                           self.target, '/var/lib/docker', '../../etc')
+        self.assertFalse(os.path.ismount(self.target))
+
+    def test_many_layers_are_checked_and_overlays_limit_refused(self):
+        # More lower layers than mount(2)'s one page holds: each one is
+        # still checked to be an engine layer.
+        lowers = ['/var/lib/docker/overlay2/%064x/diff' % n
+                  for n in range(60)]
+        self.assertRaises(privsep.NotOurs, privsep.mount_overlay,
+                          self.target, lowers + ['/etc'],
+                          self.LAYER + '/diff', self.LAYER + '/work')
+        # Beyond overlay's own limit: refused as such, nothing mounted.
+        lowers = ['/var/lib/docker/overlay2/%064x/diff' % n
+                  for n in range(fsmount.MAX_LOWER_LAYERS + 1)]
+        error = self.assertRaises(
+            privsep.TooManyLayers, privsep.mount_overlay, self.target,
+            lowers, self.LAYER + '/diff', self.LAYER + '/work')
+        self.assertIn('501 layers', str(error))
         self.assertFalse(os.path.ismount(self.target))
