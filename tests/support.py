@@ -153,7 +153,10 @@ class EngineCleanup(fixtures.Fixture):
         return refs
 
     def _clean(self):
-        for container in self.containers():
+        # Joining containers first: Podman refuses to remove a namespace
+        # owner while a container joins it.
+        for container in sorted(self.containers(), key=lambda c: (
+                naming.INFRA_FOR in c.labels)):
             container.remove(force=True, v=True)
         for ref in set(self.image_refs()):
             remove_tag(self.client, ref)

@@ -20,6 +20,10 @@
 #   e2e         the real `openstack` CLI against the all-in-one, after
 #               tempest: its last tests restart dockerd and kill
 #               nova-compute
+#   e2e-podman  after e2e: the all-in-one again with Podman as the first
+#               host's engine (up --engine podman): the CLI lifecycle and
+#               a networked server's snapshot and delete; then the
+#               all-in-one remembers its engine and hosts as before
 #   pep8        flake8, shellcheck
 # Usage: tools/run-tests.sh [suite ...]   (default: all of them)
 set -euo pipefail
@@ -38,7 +42,7 @@ IMAGES=$ROOT/.test-images
 SUITES=("$@")
 # tempest before e2e: both use one all-in-one, and e2e ends with the tests
 # that crash or restart parts of it.
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api podman devstack pep8 tempest e2e)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(unit functional api podman devstack pep8 tempest e2e e2e-podman)
 mkdir -p "$LOGS"
 rm -f "$LOGS/failures"
 STARTED=$(date +%s)
@@ -220,7 +224,7 @@ with_aio() {  # run a command against the all-in-one
     # Two Docker hosts: migrations and cross-host resizes run too; and the
     # KVM host: a container and a virtual machine side by side
     # (tests/e2e/test_kvm.py).
-    if "${AIO[@]}" up --computes 2 --kvm; then AIO_UP=ok; else AIO_UP=failed; fi
+    if "${AIO[@]}" up --engine docker --computes 2 --kvm; then AIO_UP=ok; else AIO_UP=failed; fi
   fi
   [ "$AIO_UP" = ok ] || { echo "the all-in-one did not come up"; return 1; }
   NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@"
@@ -230,6 +234,44 @@ e2e_tests() {  # these disturb the cloud: each alone, after the others
   local alone='test_crash|test_engine_restart' rc=0
   stestr_run tests/e2e --concurrency 2 --exclude-regex "$alone" || rc=$?
   stestr_run tests/e2e --concurrency 1 "$alone" || rc=$?
+  return $rc
+}
+
+# The all-in-one once more, its first host on Podman (one compute host, as
+# proven): brought down and up again (nova-compute keeps the engine it
+# started with), whatever ran before. Afterwards it remembers Docker and
+# its compute hosts as before; one that was running before this run (a
+# developer's) is brought up again as it was.
+aio_settings() {  # print, or with arguments set, what the next up remembers
+  python3 -c 'import json, sys; from nova_docker.aio import layout
+aio = layout.Layout(sys.argv[1])
+if len(sys.argv) > 2:
+    aio.settings.update(json.loads(sys.argv[2]))
+    aio.save_settings()
+else:
+    print(json.dumps({k: aio.settings[k] for k in ("engine", "computes", "kvm")}))
+' "$AIO_STATE" "$@"
+}
+e2e_podman_tests() {
+  local rc=0 was_up='' before
+  "${AIO[@]}" status >/dev/null 2>&1 && [ -z "$AIO_OURS" ] && was_up=1
+  before=$(aio_settings)
+  "${AIO[@]}" down >/dev/null || true
+  AIO_UP=''
+  step "all-in-one up --engine podman --computes 1 --no-kvm"
+  if "${AIO[@]}" up --engine podman --computes 1 --no-kvm; then
+    AIO_OURS=1
+    NOVA_DOCKER_AIO_STATE=$AIO_STATE stestr_run tests/e2e --concurrency 2 \
+      'test_cli\.TestServerLifecycle|test_network\.TestSnapshot' || rc=$?
+  else
+    echo "the all-in-one did not come up on Podman"; rc=1
+  fi
+  "${AIO[@]}" down >/dev/null || true
+  aio_settings "$before"
+  if [ -n "$was_up" ]; then  # the developer's again: left running
+    "${AIO[@]}" up >/dev/null || rc=$?
+    AIO_OURS=''
+  fi
   return $rc
 }
 
@@ -257,6 +299,7 @@ for suite in "${SUITES[@]}"; do
       fi
       ;;
     e2e) run_suite e2e with_aio e2e_tests ;;
+    e2e-podman) run_suite e2e-podman e2e_podman_tests ;;
     tempest) run_suite tempest with_aio "${AIO[@]}" tempest ;;
     pep8)
       run_suite pep8 sh -c 'flake8 nova_docker nova tests benchmarks && shellcheck tools/*.sh tools/nova-docker-aio .ci/run && shellcheck -x devstack/*.sh devstack/settings devstack/lib/* tests/devstack/*.sh'

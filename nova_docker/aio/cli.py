@@ -7,6 +7,7 @@ installed.
 
 import argparse
 import concurrent.futures
+import configparser
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from nova_docker.aio import images
 from nova_docker.aio import kvm
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import network
+from nova_docker.aio import podman
 from nova_docker.aio.progress import Failed, Progress, wait_for
 from nova_docker.aio import services
 from nova_docker.aio import system
@@ -35,6 +37,7 @@ HEAT_SAMPLE = 'examples/heat/two-servers.yaml'
 def up(layout, args):
     """Bring the cloud up, step by step; every step is safe to re-run."""
     bringup = Bringup(layout, Progress())
+    bringup.refuse_engine_switch_while_running()
     layout.ensure_dirs()
     layout.save_settings()
     bringup.p.say('state directory %s (logs in %s)'
@@ -65,10 +68,27 @@ class Bringup:
         self.second = _second_host(layout)
         self.daemons_started = None
 
+    def refuse_engine_switch_while_running(self):
+        """A running nova-compute keeps the engine it started with (``up``
+        leaves running services alone): switching needs ``down`` first."""
+        layout = self.layout
+        if not services.read_pid(layout.pidfile('nova-compute')):
+            return
+        running = configparser.ConfigParser(interpolation=None)
+        running.read(configs.conf(layout, 'nova', configs.NOVA_COMPUTE_CONF))
+        url = running.get('docker', 'api_url', fallback=None)
+        if url and url != podman.engine_url(layout):
+            raise Failed('nova-compute runs with the engine at %s: run '
+                         '"down" first to switch it to %s (up --engine %s)'
+                         % (url, podman.engine_url(layout), layout.engine))
+
     def install_packages(self, python):
         missing = system.missing_packages(python, self.layout.networked)
         if self.layout.kvm:
             missing += kvm.missing_packages()
+        if self.layout.engine == 'podman':
+            missing += [name for name in podman.missing_packages()
+                        if name not in missing]
         if missing:
             with self.p.step('installing Debian packages: '
                              + ' '.join(missing)):
@@ -79,6 +99,11 @@ class Bringup:
         with p.step('Docker engine'):
             if system.ensure_docker(layout):
                 p.out.write('(started dockerd) ')
+        if layout.engine == 'podman':
+            with p.step('Podman engine for %s (podman system service, '
+                        'storage in %s)' % (layout.compute_host,
+                                            podman.root(layout))):
+                podman.start(layout)
         if layout.networked:
             with p.step('Open vSwitch'):
                 if network.ensure_ovs(layout):
@@ -262,26 +287,29 @@ def _quiet(func, *args):
 
 
 def down(layout, args):
-    # OpenStack first, then what it stands on; the second host first of
-    # all (whatever --computes says now: it may have been started).
-    for name, pid in dockerhost.DockerHost(layout).stop().items():
+    # OpenStack first, then what it stands on; the other hosts first of
+    # all, and each engine this all-in-one started (whatever --computes
+    # and --engine say now: they may have been started).
+    stopped = dockerhost.DockerHost(layout).stop()
+    stopped.update(kvm.down(layout))
+    stopped.update(services.stop(
+        layout, ('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
+        + cloud.NEUTRON_DAEMONS + cloud.API_NAMES))
+    stopped.update(podman.stop(layout))
+    stopped.update(services.stop(layout, cloud.BACKING))
+    for name, pid in stopped.items():
         print('stopped %-25s (pid %d)' % (name, pid))
-    for name, pid in kvm.down(layout).items():
-        print('stopped %-25s (pid %d)' % (name, pid))
-    for group in (('heat-engine', cloud.SERIAL_PROXY) + cloud.NOVA_DAEMONS
-                  + cloud.NEUTRON_DAEMONS + cloud.API_NAMES,
-                  cloud.BACKING):
-        for name, pid in services.stop(layout, group).items():
-            print('stopped %-25s (pid %d)' % (name, pid))
     if network.stop_ovs(layout):
         print('stopped Open vSwitch (ovs-ctl stop)')
     print('all services this all-in-one started are stopped; containers of '
-          'servers are left as they are')
+          'servers are left as they are (on its Podman engine: stopped)')
     return 0
 
 
 def status(layout, args):
     health = cloud.health(layout)
+    if layout.engine == 'podman':
+        health.update(podman.health(layout))
     if layout.computes > 1:
         health.update(dockerhost.DockerHost(layout).health())
     if layout.kvm:
@@ -357,6 +385,11 @@ def parser():
                            "Nova's libvirt driver with KVM (emulation where "
                            'KVM cannot boot a guest), and the test image '
                            '%s (off by default, remembered)' % vm_image.IMAGE)
+    p_up.add_argument('--engine', choices=layout_mod.ENGINES, default=None,
+                      help="the first compute host's engine: 'docker' (the "
+                           "default: the host's Docker engine) or 'podman' "
+                           '(podman system service with its own storage '
+                           'under the state directory; remembered)')
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
     p_tempest.add_argument('--regex', default=None,
@@ -384,7 +417,8 @@ def main(argv=None):
                                getattr(args, 'network', None),
                                getattr(args, 'heat', None),
                                getattr(args, 'computes', None),
-                               getattr(args, 'kvm', None))
+                               getattr(args, 'kvm', None),
+                               getattr(args, 'engine', None))
     command = {'up': up, 'down': down, 'status': status, 'logs': logs,
                'tempest': run_tempest}
     try:

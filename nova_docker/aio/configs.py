@@ -11,6 +11,7 @@ import shutil
 from nova_docker.aio.layout import REGION
 from nova_docker.aio import venv
 from nova_docker.aio import network
+from nova_docker.aio import podman
 
 # The host's Open vSwitch, shared like the Docker engine.
 OVSDB = 'unix:/var/run/openvswitch/db.sock'
@@ -157,7 +158,7 @@ def nova(layout):
             'proxyclient_address': '127.0.0.1',
         },
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
-        'docker': {'api_url': 'unix:///var/run/docker.sock'},
+        'docker': {'api_url': podman.engine_url(layout)},
         # os-vif adds ports to br-int through the local OVSDB socket (no
         # manager port to open); its root work and the driver's go through
         # privsep helpers started straight from the venv (we are root:

@@ -20,6 +20,9 @@ SERVICE_USERS = ('nova', 'glance', 'placement', 'neutron', 'heat')
 # and neutron-openvswitch-agent on the host's Open vSwitch), 'none' runs
 # Neutron without agents (servers boot with --nic none only).
 NETWORK_MODES = ('ovs', 'none')
+# The first compute host's engine: the host's Docker engine (shared), or
+# a Podman service of this all-in-one's own (aio/podman.py).
+ENGINES = ('docker', 'podman')
 
 # Standard ports; --port-offset shifts them all when they are taken.
 BASE_PORTS = {
@@ -40,7 +43,7 @@ BASE_PORTS = {
 
 class Layout:
     def __init__(self, state_dir, port_offset=None, network=None,
-                 heat=None, computes=None, kvm=None):
+                 heat=None, computes=None, kvm=None, engine=None):
         self.root = os.path.abspath(state_dir)
         self.venv = self.path('venv')
         self.etc = self.path('etc')
@@ -54,6 +57,9 @@ class Layout:
         self.settings.setdefault('kvm', False)
         if kvm is not None:
             self.settings['kvm'] = kvm
+        self.settings.setdefault('engine', 'docker')
+        if engine is not None:
+            self.settings['engine'] = engine
         self.ports = {name: port + self.settings['port_offset']
                       for name, port in BASE_PORTS.items()}
 
@@ -103,6 +109,11 @@ class Layout:
     @property
     def kvm(self):
         return self.settings['kvm']
+
+    @property
+    def engine(self):
+        """The first compute host's engine (up --engine)."""
+        return self.settings['engine']
 
     @property
     def networked(self):

@@ -11,6 +11,7 @@ from tests.api import base
 from tests.api import test_events
 from tests.api import test_images
 from tests.api import test_lifecycle
+from tests.api import test_migration
 from tests.api import test_network
 from tests.api import test_rescue
 from tests import support
@@ -44,6 +45,23 @@ class PodmanNetworkTest(PodmanEngine, test_network.NetworkTestBase):
     test_two_servers_on_one_network_ping_after_reboots = (
         test_network.NetworkTest.
         test_two_servers_on_one_network_ping_after_reboots)
+
+
+class PodmanNamespaceLostTest(PodmanEngine, test_network.NetworkTestBase):
+    """The infra container's namespace gone (its process killed, as by a
+    host reboot): starting the server makes a new one and restarts the
+    workload into it. (The infra container itself cannot be lost on
+    Podman: it refuses to remove a namespace owner while a container
+    joins it, so Engine.rejoin, Docker's repair for that, never runs.)"""
+
+    test_namespace_lost_with_the_host_is_rebuilt_on_start = (
+        test_network.NetworkTest.
+        test_namespace_lost_with_the_host_is_rebuilt_on_start)
+
+
+class PodmanResizeTest(PodmanEngine, test_migration.SameHostResizeTest):
+    """Resize on one Podman host: the container made again with the new
+    flavor and the same files; confirm, revert, a stopped server."""
 
 
 class PodmanEventsTest(PodmanEngine, test_events.EngineEventsTest):

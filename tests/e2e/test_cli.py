@@ -1,8 +1,9 @@
 """End to end: the real ``openstack`` CLI against the all-in-one cloud.
 
 What a user types, and what they see; after each step the container on the
-engine is checked too (``docker inspect nova-<server id>``). Needs a cloud
-from ``nova-docker-aio up`` (tools/run-tests.sh e2e brings one up):
+engine is checked too (``docker inspect nova-<server id>``, on the first
+compute host's engine: Podman's socket after ``up --engine podman``). Needs
+a cloud from ``nova-docker-aio up`` (tools/run-tests.sh e2e brings one up):
 NOVA_DOCKER_AIO_STATE names its state directory.
 """
 
@@ -14,12 +15,17 @@ import time
 import unittest
 import uuid
 
+from nova_docker.aio import layout as layout_mod
+from nova_docker.aio import podman
+
 STATE = os.environ.get('NOVA_DOCKER_AIO_STATE', '/var/lib/nova-docker-aio')
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 GREETING = 'nova-docker says hello from'  # tools/build-test-images.sh
 # What `openstack server show` prints for OS-EXT-STS:power_state.
 RUNNING, PAUSED, SHUTDOWN = 1, 3, 4
+# The first compute host's engine, for ``docker -H``.
+ENGINE_URL = podman.engine_url(layout_mod.Layout(STATE))
 
 
 def _cloud_env():
@@ -52,7 +58,8 @@ def osc(*args, check=True):
 
 def inspect(server_id):
     """The container of a server as the engine sees it, or None."""
-    proc = subprocess.run(['docker', 'inspect', 'nova-' + server_id],
+    proc = subprocess.run(['docker', '-H', ENGINE_URL, 'inspect',
+                           'nova-' + server_id],
                           capture_output=True, text=True)
     return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
 

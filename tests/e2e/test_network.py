@@ -15,7 +15,8 @@ import subprocess
 import time
 import unittest
 
-from tests.e2e.test_cli import CloudTestCase, STATE, osc
+from nova_docker import naming
+from tests.e2e.test_cli import CloudTestCase, ENGINE_URL, STATE, inspect, osc
 
 with open(os.path.join(STATE, 'settings.json')) as f:
     SETTINGS = json.load(f)
@@ -24,8 +25,8 @@ NETWORK = 'private'
 
 def exec_in(server_id, *argv, engine=None):
     """``docker exec`` in a server's container; engine: the socket of
-    another compute host's engine (up --computes 2)."""
-    docker = ['docker'] + (['-H', engine] if engine else [])
+    another compute host's engine (up --computes 2), else the first's."""
+    docker = ['docker', '-H', engine or ENGINE_URL]
     return subprocess.run(docker + ['exec', 'nova-' + server_id, *argv],
                           capture_output=True, text=True, timeout=60)
 
@@ -186,6 +187,41 @@ class TestPrivateNetwork(PrivateNetworkCase):
                 self.fail('port %s stayed %s, not %s' % (
                     port_id, port['status'], status))
             time.sleep(1)
+
+
+class TestSnapshot(PrivateNetworkCase):
+    """A networked server snapshotted and deleted (on Docker, and on
+    Podman after ``up --engine podman``)."""
+
+    def test_snapshot_of_a_server_with_a_port_then_delete(self):
+        sid = self.boot('busybox')['id']
+        port = self.port_of(sid)
+        device = self.assert_bound_and_wired(sid, port)
+        self.assertEqual(0, exec_in(sid, 'sh', '-c',
+                                    'echo kept >/root/marker').returncode)
+
+        name = self.unique('snapshot')
+        osc('server', 'image', 'create', '--name', name, '--wait', sid)
+        snapshot = osc('image', 'show', name, '-f', 'json')
+        self.addCleanup(osc, 'image', 'delete', snapshot['id'], check=False)
+        self.assertEqual('active', snapshot['status'])
+        self.assertEqual('docker', snapshot['container_format'])
+        self.wait_status(sid, 'ACTIVE')
+        copy = self.create_server(snapshot['id'])['id']
+        self.assertEqual('ACTIVE', self.wait_status(copy, 'ACTIVE')['status'])
+        self.assertEqual('kept\n', exec_in(copy, 'cat', '/root/marker').stdout)
+
+        for server in (sid, copy):
+            osc('server', 'delete', '--wait', server)
+            self.assertIsNone(inspect(server), 'container left')
+            self.assertIsNone(inspect(server + '-infra'), 'infra left')
+        self.assertEqual([], switch_ports(port['id']))
+        self.assertFalse(host_link_exists(device), device)
+        tags = subprocess.run(
+            ['docker', '-H', ENGINE_URL, 'images', '--format',
+             '{{.Repository}}'], capture_output=True, text=True,
+            check=True).stdout
+        self.assertNotIn(naming.SNAPSHOT_REPOSITORY + snapshot['id'], tags)
 
 
 if __name__ == '__main__':

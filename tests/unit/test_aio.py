@@ -13,6 +13,8 @@ from nova_docker.aio import cloud
 from nova_docker.aio import configs
 from nova_docker.aio import dockerhost
 from nova_docker.aio import layout as layout_mod
+from nova_docker.aio import podman
+from nova_docker.aio import progress
 from nova_docker.aio import services
 from nova_docker.aio import system
 from nova_docker.aio import tempest
@@ -281,6 +283,61 @@ class TestSecondComputeHost(unittest.TestCase):
     def test_up_option(self):
         args = cli.parser().parse_args(['up', '--computes', '2'])
         self.assertEqual(2, args.computes)
+
+
+class TestPodmanEngine(unittest.TestCase):
+    """up --engine podman: the first host's nova-compute drives a Podman
+    service whose state is all under the all-in-one's."""
+
+    def test_docker_by_default_and_podman_is_remembered(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        self.assertEqual('docker', layout.engine)
+        self.assertEqual('unix://' + system.DOCKER_SOCK,
+                         configs.nova(layout)['docker']['api_url'])
+        layout_mod.Layout(layout.root, engine='podman').save_settings()
+        self.assertEqual('podman', layout_mod.Layout(layout.root).engine)
+        args = cli.parser().parse_args(['up', '--engine', 'podman'])
+        self.assertEqual('podman', args.engine)
+
+    def test_nova_compute_uses_its_own_socket_and_storage(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp(), engine='podman')
+        url = configs.nova_compute(layout)['docker']['api_url']
+        self.assertEqual('unix://' + podman.socket_path(layout), url)
+        self.assertTrue(url.startswith('unix://' + layout.root + '/'))
+        conf = podman.containers_conf(layout)
+        for key in ('events_logfile_path', 'tmp_dir', 'network_config_dir'):
+            line = [x for x in conf.splitlines() if x.startswith(key)][0]
+            self.assertIn('"%s/' % layout.root, line)
+        self.assertIn('cgroup_manager = "cgroupfs"', conf)
+        # The second host keeps its own Docker engine.
+        two = layout_mod.Layout(tempfile.mkdtemp(), engine='podman',
+                                computes=2)
+        second = dockerhost.DockerHost(two)
+        self.assertEqual('unix://' + second.docker_sock,
+                         second.nova_config()['docker']['api_url'])
+
+    def test_switching_a_running_compute_host_needs_down_first(self):
+        root = tempfile.mkdtemp()
+        docker = layout_mod.Layout(root)
+        docker.ensure_dirs()
+        configs.write(configs.conf(docker, 'nova', configs.NOVA_COMPUTE_CONF),
+                      configs.nova_compute(docker))
+        on_podman = layout_mod.Layout(root, engine='podman')
+        cli.Bringup(on_podman, None).refuse_engine_switch_while_running()
+        services.start(docker, 'nova-compute',
+                       [sys.executable, '-c', 'import time; time.sleep(60)'])
+        self.addCleanup(services.stop, docker, ['nova-compute'])
+        cli.Bringup(docker, None).refuse_engine_switch_while_running()
+        with self.assertRaises(progress.Failed) as caught:
+            cli.Bringup(on_podman, None).refuse_engine_switch_while_running()
+        self.assertIn('"down" first', caught.exception.what)
+
+    def test_status_and_down_of_a_service_that_never_started(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp(), engine='podman')
+        layout.ensure_dirs()
+        self.assertEqual({'podman': [None, False, podman.engine_url(
+            layout)]}, podman.health(layout))
+        self.assertEqual({}, podman.stop(layout))
 
 
 class TestServices(unittest.TestCase):
