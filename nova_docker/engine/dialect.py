@@ -102,9 +102,13 @@ class PodmanDialect(DockerDialect):
         return None
 
     def create_args(self, create_args):
-        if create_args.get('ulimits'):
-            return create_args
-        return dict(create_args, ulimits=podman_ulimits())
+        podman_args = dict(create_args)
+        if not podman_args.get('ulimits'):
+            podman_args['ulimits'] = podman_ulimits()
+        # Without a limit Podman applies its containers.conf default (2048
+        # pids); -1 is Docker's "unlimited", which Podman honours.
+        podman_args.setdefault('pids_limit', -1)
+        return podman_args
 
     joined_needs_owner = True
 

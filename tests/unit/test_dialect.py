@@ -78,6 +78,11 @@ class DialectTest(testtools.TestCase):
         self.assertEqual(mine, self.podman.create_args(
             {'ulimits': mine})['ulimits'])
 
+    def test_podman_no_pids_limit_is_unlimited_not_its_default(self):
+        self.assertEqual(-1, self.podman.create_args({})['pids_limit'])
+        self.assertEqual(64, self.podman.create_args(
+            {'pids_limit': 64})['pids_limit'])
+
     def test_docker_containers_inherit_the_engines_limits(self):
         self.assertEqual({'mem_limit': 64},
                          self.docker.create_args({'mem_limit': 64}))
