@@ -9,6 +9,7 @@ from nova_docker.aio import network
 from nova_docker.aio.progress import Failed, wait_for
 from nova_docker.aio import rest
 from nova_docker.aio import services
+from nova_docker.aio import single_process
 from nova_docker.aio import system
 
 # name, WSGI factory in nova_docker.aio.wsgi, port key, gunicorn workers.
@@ -87,11 +88,20 @@ def wait_api(layout, name, timeout=120):
                  layout.pidfile(name)) == pid)
 
 
+def daemon_command(layout, name):
+    """How to run a daemon's console script: a one-worker oslo.service
+    daemon in one process (see single_process)."""
+    if name in single_process.DAEMONS:
+        return [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
+                name]
+    return [layout.bin(name)]
+
+
 def start_nova_daemon(layout, name):
     nova_conf = (configs.NOVA_COMPUTE_CONF if name == 'nova-compute'
                  else 'nova.conf')
-    argv = [layout.bin(name), '--config-file',
-            configs.conf(layout, 'nova', nova_conf)]
+    argv = daemon_command(layout, name) + [
+        '--config-file', configs.conf(layout, 'nova', nova_conf)]
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
@@ -114,8 +124,8 @@ def start_neutron_daemon(layout, name):
 
 
 def start_heat_engine(layout):
-    argv = [layout.bin('heat-engine'), '--config-file',
-            configs.conf(layout, 'heat')]
+    argv = daemon_command(layout, 'heat-engine') + [
+        '--config-file', configs.conf(layout, 'heat')]
     return services.start(layout, 'heat-engine', argv,
                           env=configs.service_env(layout))
 

@@ -2,6 +2,8 @@
 files (with real processes: a pid file must only ever stop its own)."""
 
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -296,3 +298,52 @@ class TestServices(unittest.TestCase):
             f.write('%d 1\n' % os.getpid())  # our pid, wrong start time
         self.assertIsNone(services.read_pid(self.layout.pidfile('other')))
         self.assertEqual({}, services.stop(self.layout, ['other']))
+
+
+# A one-worker daemon as single_process runs it: oslo.service's threading
+# backend, the service started through launch().
+_ONE_WORKER_DAEMON = '''
+import functools, os
+import oslo_service.backend as backend
+backend.init_backend(backend.BackendType.THREADING)
+from oslo_config import cfg
+from oslo_service import service
+from nova_docker.aio import single_process
+
+class Daemon(service.Service):
+    def start(self):
+        super().start()
+        print(os.getpid(), flush=True)
+
+    def stop(self):
+        print('stopped', flush=True)
+        super().stop()
+
+launch = functools.partial(single_process.in_process, service.launch)
+launch(cfg.CONF, Daemon(), workers=1).wait()
+'''
+
+
+class TestSingleProcess(unittest.TestCase):
+
+    def test_one_worker_runs_in_the_daemon_process_and_stops_on_term(self):
+        proc = subprocess.Popen([sys.executable, '-c', _ONE_WORKER_DAEMON],
+                                stdout=subprocess.PIPE, text=True)
+        self.addCleanup(proc.kill)
+        worker_pid = int(proc.stdout.readline())
+        # No master forking the worker: the service runs where it started,
+        # and a SIGTERM (what ``down`` sends) stops it gracefully.
+        self.assertEqual(proc.pid, worker_pid)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        self.assertEqual('stopped\n', out)
+        self.assertEqual(0, proc.returncode)
+
+    def test_oslo_daemons_start_through_it(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        for name in ('nova-conductor', 'nova-scheduler', 'heat-engine'):
+            self.assertEqual(
+                [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
+                 name], cloud.daemon_command(layout, name))
+        self.assertEqual([layout.bin('nova-compute')],
+                         cloud.daemon_command(layout, 'nova-compute'))
