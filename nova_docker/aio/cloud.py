@@ -117,9 +117,9 @@ def serial_proxy_listens(layout):
 def start_neutron_daemon(layout, name):
     files = {'neutron-rpc-server': configs.ML2_CONF,
              'neutron-openvswitch-agent': configs.OVS_AGENT_CONF}
-    argv = [layout.bin(name),
-            '--config-file', configs.conf(layout, 'neutron'),
-            '--config-file', configs.conf(layout, 'neutron', files[name])]
+    argv = daemon_command(layout, name) + [
+        '--config-file', configs.conf(layout, 'neutron'),
+        '--config-file', configs.conf(layout, 'neutron', files[name])]
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
