@@ -4,7 +4,7 @@
 oslo.service's threading backend runs even a single worker through
 cotyledon: a master process forks the worker and then only watches it, yet
 holds 60-85 MiB (PSS) of its own per daemon here, for nova-conductor,
-nova-scheduler, heat-engine and neutron-rpc-server alike. Nova runs its own
+nova-scheduler and neutron-rpc-server alike. Nova runs its own
 nova-compute with ``no_fork=True`` (the service in the main process;
 SIGTERM still stops it gracefully, SIGINT at once); this gives the
 all-in-one's other one-worker daemons the same. A daemon asked for
@@ -15,11 +15,12 @@ import functools
 import importlib
 import sys
 
-# The console script each daemon is: its module and function.
+# The console script each daemon is: its module and function. Not
+# heat-engine: run so, it logged its engine worker started and never
+# answered heat-api (2026-12-06; not understood yet).
 DAEMONS = {
     'nova-conductor': ('nova.cmd.conductor', 'main'),
     'nova-scheduler': ('nova.cmd.scheduler', 'main'),
-    'heat-engine': ('heat.cmd.engine', 'main'),
     # Its one RPC worker (rpc_workers = 1, no state-report workers) goes
     # through a ProcessLauncher of its own making.
     'neutron-rpc-server': ('neutron.cmd.server', 'main_rpc'),

@@ -361,10 +361,11 @@ class TestSingleProcess(unittest.TestCase):
 
     def test_oslo_daemons_start_through_it(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
-        for name in ('nova-conductor', 'nova-scheduler', 'heat-engine',
+        for name in ('nova-conductor', 'nova-scheduler',
                      'neutron-rpc-server'):
             self.assertEqual(
                 [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
                  name], cloud.daemon_command(layout, name))
-        self.assertEqual([layout.bin('nova-compute')],
-                         cloud.daemon_command(layout, 'nova-compute'))
+        for name in ('nova-compute', 'heat-engine'):
+            self.assertEqual([layout.bin(name)],
+                             cloud.daemon_command(layout, name))
