@@ -265,8 +265,9 @@ def log_paths(layout):
         'neutron-openvswitch-agent')] + [breakdown.OVS_LOG]
 
 
-def print_breakdown(layout, logs, events, boots):
-    """The networked one-at-a-time boots' timeline on each side."""
+def print_breakdown(layout, logs, events, boots, kind):
+    """The one-at-a-time boots' timeline on each side (kind: port-less
+    or networked)."""
     found, ports = {}, {}
     sids = {side: [sid for sid, _, _ in boots[side]] for side in boots}
     breakdown.from_compute_log(logs.lines(layout.log('nova-compute')),
@@ -282,8 +283,8 @@ def print_breakdown(layout, logs, events, boots):
                               netplan.host_dev)
     breakdown.from_engine_events(events, sids[DOCKER], found)
     breakdown.print_table(
-        'Where a networked boot\'s time goes (the one-at-a-time boots '
-        'above; logs and engine events):',
+        'Where a %s boot\'s time goes (the one-at-a-time boots '
+        'above; logs and engine events):' % kind,
         [(side, breakdown.medians(found, boots[side]), len(boots[side]))
          for side in (DOCKER, FLOOR)])
 
@@ -326,7 +327,14 @@ def main():
     try:
         if args.floor:
             with floor_mod.FloorCompute(cloud.layout) as floor:
-                rows = cloud.against_floor(args.n, tag, floor)
+                plain = {}
+                plain_logs = breakdown.Logs(log_paths(cloud.layout))
+                plain_events = breakdown.EngineEvents(engine)
+                try:
+                    rows = cloud.against_floor(args.n, tag, floor,
+                                               timeline=plain)
+                finally:
+                    plain_events = plain_events.stop()
                 if args.network:
                     network = cloud.network_id(args.network)
                     with floor_mod.PortBinding(cloud.layout):
@@ -339,8 +347,11 @@ def main():
                         finally:
                             events = events.stop()
             print_table(rows, args.n)
+            print_breakdown(cloud.layout, plain_logs, plain_events, plain,
+                            'port-less')
             if args.network:
-                print_breakdown(cloud.layout, logs, events, boots)
+                print_breakdown(cloud.layout, logs, events, boots,
+                                'networked')
         else:
             servers += cloud.serial_and_parallel(args.n, tag)
         if args.network and not args.floor:

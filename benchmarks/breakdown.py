@@ -28,6 +28,7 @@ MILESTONES = (
     ('event', 'network-vif-plugged reaches nova-api (Neutron batching)'),
     ('workload_created', 'workload container created (not started)'),
     ('workload_started', 'workload started (after the wait)'),
+    ('exec_done', 'first exec in the workload ended (admin password)'),
     ('spawned', 'spawn returned (settle check, password)'),
     ('active', 'the API says ACTIVE (client polls every 0.1 s)'),
 )
@@ -170,18 +171,21 @@ def from_switch_log(lines, ports, found, host_dev):
 
 def from_engine_events(events, sids, found):
     """Create and start of each server's infra and workload container
-    (names as nova_docker.naming gives them)."""
+    (names as nova_docker.naming gives them), and the end of the
+    workload's first exec (spawn sets the admin password through one)."""
     names = {}
     for sid in sids:
         names['nova-%s-infra' % sid] = (sid, 'infra')
         names['nova-' + sid] = (sid, 'workload')
     for event in events:
-        if event.get('Type') != 'container' or event.get('Action') not in (
-                'create', 'start'):
-            continue
+        action = event.get('Action') or ''
         name = event.get('Actor', {}).get('Attributes', {}).get('name')
-        if name in names:
-            sid, which = names[name]
+        if event.get('Type') != 'container' or name not in names:
+            continue
+        sid, which = names[name]
+        if action.startswith('exec_die') and which == 'workload':
+            _first(found, sid, 'exec_done', event['timeNano'] / 1e9)
+        elif action in ('create', 'start'):
             done = 'created' if event['Action'] == 'create' else 'started'
             _first(found, sid, '%s_%s' % (which, done),
                    event['timeNano'] / 1e9)

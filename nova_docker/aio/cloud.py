@@ -10,6 +10,7 @@ from nova_docker.aio import network
 from nova_docker.aio.progress import Failed, wait_for
 from nova_docker.aio import rest
 from nova_docker.aio import services
+from nova_docker.aio import single_process
 from nova_docker.aio import system
 
 
@@ -98,11 +99,20 @@ def wait_api(layout, name, timeout=120):
                  layout.pidfile(name)) == pid)
 
 
+def daemon_command(layout, name):
+    """How to run a daemon's console script: a one-worker oslo.service
+    daemon in one process (see single_process)."""
+    if name in single_process.DAEMONS:
+        return [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
+                name]
+    return [layout.bin(name)]
+
+
 def start_nova_daemon(layout, name):
     nova_conf = (configs.NOVA_COMPUTE_CONF if name == 'nova-compute'
                  else 'nova.conf')
-    argv = [layout.bin(name), '--config-file',
-            configs.conf(layout, 'nova', nova_conf)]
+    argv = daemon_command(layout, name) + [
+        '--config-file', configs.conf(layout, 'nova', nova_conf)]
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
@@ -118,15 +128,15 @@ def serial_proxy_listens(layout):
 def start_neutron_daemon(layout, name):
     files = {'neutron-rpc-server': configs.ML2_CONF,
              'neutron-openvswitch-agent': configs.OVS_AGENT_CONF}
-    argv = [layout.bin(name),
-            '--config-file', configs.conf(layout, 'neutron'),
-            '--config-file', configs.conf(layout, 'neutron', files[name])]
+    argv = daemon_command(layout, name) + [
+        '--config-file', configs.conf(layout, 'neutron'),
+        '--config-file', configs.conf(layout, 'neutron', files[name])]
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
 def start_heat_engine(layout):
-    argv = [layout.bin('heat-engine'), '--config-file',
-            configs.conf(layout, 'heat')]
+    argv = daemon_command(layout, 'heat-engine') + [
+        '--config-file', configs.conf(layout, 'heat')]
     return services.start(layout, 'heat-engine', argv,
                           env=configs.service_env(layout))
 

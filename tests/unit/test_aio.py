@@ -2,6 +2,8 @@
 files (with real processes: a pid file must only ever stop its own)."""
 
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -372,3 +374,74 @@ class TestServices(unittest.TestCase):
             f.write('%d 1\n' % os.getpid())  # our pid, wrong start time
         self.assertIsNone(services.read_pid(self.layout.pidfile('other')))
         self.assertEqual({}, services.stop(self.layout, ['other']))
+
+
+# A one-worker daemon as single_process runs it: oslo.service's threading
+# backend, the service started through launch().
+_ONE_WORKER_DAEMON = '''
+import functools, os, sys, threading
+import oslo_service.backend as backend
+backend.init_backend(backend.BackendType.THREADING)
+from oslo_config import cfg
+from oslo_service import service
+from nova_docker.aio import single_process
+
+class Daemon(service.Service):
+    def __init__(self):
+        super().__init__()
+        self.stopped = threading.Event()
+
+    def start(self):
+        super().start()
+        print(os.getpid(), flush=True)
+
+    def stop(self, graceful=False):
+        print('stopped', flush=True)
+        self.stopped.set()
+        super().stop(graceful)
+
+    def wait(self):
+        self.stopped.wait()
+
+if sys.argv[1] == 'launch':    # as Nova and Heat start theirs
+    launch = functools.partial(single_process.in_process, service.launch)
+    launch(cfg.CONF, Daemon(), workers=1).wait()
+else:                           # as neutron-rpc-server starts its worker
+    launcher = single_process.one_process_launcher(service.ProcessLauncher)(
+        cfg.CONF, restart_method='mutate')
+    launcher.launch_service(Daemon(), 1)
+    launcher.wait()
+'''
+
+
+class TestSingleProcess(unittest.TestCase):
+
+    def test_one_worker_runs_in_the_daemon_process_and_stops_on_term(self):
+        for how in ('launch', 'launcher'):
+            with self.subTest(how=how):
+                self._runs_in_one_process(how)
+
+    def _runs_in_one_process(self, how):
+        proc = subprocess.Popen(
+            [sys.executable, '-c', _ONE_WORKER_DAEMON, how],
+            stdout=subprocess.PIPE, text=True)
+        self.addCleanup(proc.kill)
+        worker_pid = int(proc.stdout.readline())
+        # No master forking the worker: the service runs where it started,
+        # and a SIGTERM (what ``down`` sends) stops it gracefully.
+        self.assertEqual(proc.pid, worker_pid)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        self.assertEqual('stopped\n', out)
+        self.assertEqual(0, proc.returncode)
+
+    def test_oslo_daemons_start_through_it(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        for name in ('nova-conductor', 'nova-scheduler',
+                     'neutron-rpc-server'):
+            self.assertEqual(
+                [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
+                 name], cloud.daemon_command(layout, name))
+        for name in ('nova-compute', 'heat-engine'):
+            self.assertEqual([layout.bin(name)],
+                             cloud.daemon_command(layout, name))

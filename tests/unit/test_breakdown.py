@@ -73,6 +73,9 @@ class TestTimeline(unittest.TestCase):
              'Actor': {'Attributes': {'name': 'nova-' + OTHER}}},
             {'Type': 'network', 'Action': 'connect', 'timeNano': 2,
              'Actor': {'Attributes': {'name': 'nova-' + SID}}},
+            {'Type': 'container', 'Action': 'exec_die', 'timeNano':
+             int((infra_start + 1) * 1e9),
+             'Actor': {'Attributes': {'name': 'nova-' + SID}}},
         ], [SID], found)
         self.assertEqual(_local('2026-12-06 09:01:04.000'),
                          found[SID]['agent_port'])
@@ -84,8 +87,11 @@ class TestTimeline(unittest.TestCase):
                                places=3)
         self.assertAlmostEqual(infra_start, found[SID]['infra_started'],
                                places=3)
+        self.assertAlmostEqual(infra_start + 1, found[SID]['exec_done'],
+                               places=3)
         self.assertEqual({'agent_port', 'agent_wired', 'event',
-                          'switch_port', 'infra_started'}, set(found[SID]))
+                          'switch_port', 'infra_started', 'exec_done'},
+                         set(found[SID]))
 
     def test_medians_are_seconds_since_post_of_the_servers_that_had_it(self):
         found = {'a': {'claim': 101.0}, 'b': {'claim': 203.0},
