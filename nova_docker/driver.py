@@ -390,7 +390,23 @@ class DockerDriver(driver.ComputeDriver):
         # destroy removed the workload; its namespace goes with the infra.
         if destroy_disks:
             configdrive.remove(instance)
+        if instance.host and instance.host != self._host:
+            # Evacuated while this host was down (Nova's clean-up at
+            # start-up): the network info is the new host's.
+            self._namespaces.remove_left_behind(instance)
+            return
         self._namespaces.remove(instance, network_info, unplug=destroy_vifs)
+
+    # Nova asks whether a moved server's host shares instances_path with
+    # this one before it removes the server's files here.
+    def check_instance_shared_storage_local(self, context, instance):
+        return configdrive.shared_probe(instance)
+
+    def check_instance_shared_storage_remote(self, context, data):
+        return configdrive.sees_probe(data)
+
+    def check_instance_shared_storage_cleanup(self, context, data):
+        configdrive.remove_probe(data)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
