@@ -164,6 +164,8 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
                                     {'reboot': {'type': 'HARD'}})
         self.assertIn(self.engine_url,
                       self.failed_action_details(kept, 'reboot', 'reboot'))
+        # Nova records the failed event before it clears the task.
+        self.wait_for_status(kept, 'ACTIVE')
         # A snapshot fails in the background (Nova records the fault and
         # removes the image).
         image = self.api.post_server_action(
