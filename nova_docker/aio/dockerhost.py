@@ -71,17 +71,9 @@ class DockerHost:
         services.start(self.layout, self.host.service('console-relay'), [
             self.layout.bin('python'), '-m', 'nova_docker.aio.nsnet',
             'expose', self.host.netns, str(first), str(last)])
-        self.start_compute()
-
-    def start_compute(self):
-        """This host's nova-compute (also: the e2e evacuation, which stops
-        it as a failed host's)."""
         self.host.start_in_netns('nova-compute', [
             self.layout.bin('nova-compute'), '--config-file',
             self.compute_conf])
-
-    def stop_compute(self):
-        services.stop(self.layout, [self.host.service('nova-compute')])
 
     def serial_ports(self):
         first = self.layout.ports['serial_2']
