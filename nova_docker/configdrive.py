@@ -101,11 +101,16 @@ def shared_probe(instance):
         return None
     fd, path = tempfile.mkstemp(prefix='.shared-check-', dir=directory)
     os.close(fd)
-    return {'filename': path}
+    return {'filename': path,
+            'relative': os.path.relpath(path, CONF.instances_path)}
 
 
 def sees_probe(data):
-    return os.path.exists(data['filename'])
+    """Whether the probe is in this host's own instances_path: hosts on
+    one machine with instances_paths of their own see each other's files
+    by their full names, yet share nothing."""
+    return os.path.exists(os.path.join(CONF.instances_path,
+                                       data['relative']))
 
 
 def remove_probe(data):
