@@ -19,6 +19,7 @@ from nova.api.metadata import base as instance_metadata
 from nova import conf as nova_conf
 from nova.virt import configdrive as nova_configdrive
 from oslo_log import log as logging
+from oslo_utils import fileutils
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -87,3 +88,30 @@ def remove(instance):
         os.rmdir(os.path.dirname(path))
     except OSError:
         pass  # gone already, or holds something that is not ours
+
+
+def shared_probe(instance):
+    """A file made in the server's directory under instances_path, for
+    Nova to ask the server's other host whether it sees it: hosts that
+    share instances_path (NFS) must not remove the config drive the other
+    host mounts. None when this host keeps nothing of the server there
+    (Nova then removes nothing either)."""
+    directory = os.path.dirname(host_dir(instance))
+    if not os.path.isdir(directory):
+        return None
+    fd, path = tempfile.mkstemp(prefix='.shared-check-', dir=directory)
+    os.close(fd)
+    return {'filename': path,
+            'relative': os.path.relpath(path, CONF.instances_path)}
+
+
+def sees_probe(data):
+    """Whether the probe is in this host's own instances_path: hosts on
+    one machine with instances_paths of their own see each other's files
+    by their full names, yet share nothing."""
+    return os.path.exists(os.path.join(CONF.instances_path,
+                                       data['relative']))
+
+
+def remove_probe(data):
+    fileutils.delete_if_exists(data['filename'])

@@ -26,6 +26,7 @@ from oslo_utils import excutils
 from oslo_utils import timeutils
 from oslo_utils import units
 
+from nova_docker import availability
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import configdrive
 from nova_docker import console
@@ -88,10 +89,13 @@ class DockerDriver(driver.ComputeDriver):
         self._events = None
         self._recovery = recovery.Recovery(self._engine, self._namespaces,
                                            self._host)
+        self._status = availability.ServiceStatus(virtapi, self._host)
         self._watch = recovery.EngineWatch(
             self._engine, self._recovery, CONF.docker.engine_watch_seconds,
-            self.emit_event, on_back=self._engine_answers)
+            self.emit_event, on_back=self._engine_back,
+            on_silent=lambda: self._status.engine_gone(self._engine.url))
         self._leftovers_due = False
+        self._answered_at_start = False
         self.starting = False
         self._rescues = rescue.Rescues(self._engine, self._images,
                                        self._host)
@@ -105,13 +109,16 @@ class DockerDriver(driver.ComputeDriver):
         self.starting = True
         self._host = host
         self._recovery.host = host
+        self._status.host = host
         self._rescues.host = host
         self._namespaces.init_host(host, CONF.docker)
         self._events = events.EngineEvents(
             self._engine, host, self.emit_event,
             CONF.docker.stopped_event_delay, self._watch)
+        self._answered_at_start = False
         try:
             self._engine_answers()
+            self._answered_at_start = True
         except exception.EngineUnavailable as e:
             # A host reboot may start nova-compute before dockerd: start
             # anyway; the watch finishes this when the engine answers and
@@ -136,6 +143,10 @@ class DockerDriver(driver.ComputeDriver):
                 nova_context.get_admin_context(), self._engine, self._host)
         host_mod.log_engine(self._engine, info, self._facts)
 
+    def _engine_back(self):
+        self._engine_answers()
+        self._status.engine_back()
+
     def cleanup_host(self, host):
         if self._events is not None:
             self._events.stop()
@@ -147,6 +158,9 @@ class DockerDriver(driver.ComputeDriver):
         # instances it places here: what else this host owns is leftover.
         self._leftovers_due = leftovers.reconcile(
             context, self._engine, self._images, self._host, instances)
+        if self._answered_at_start:
+            # Disabled when this service last saw its engine go silent?
+            self._status.engine_back()
         return instances
 
     def get_available_nodes(self, refresh=False):
@@ -390,7 +404,23 @@ class DockerDriver(driver.ComputeDriver):
         # destroy removed the workload; its namespace goes with the infra.
         if destroy_disks:
             configdrive.remove(instance)
+        if instance.host and instance.host != self._host:
+            # Evacuated while this host was down (Nova's clean-up at
+            # start-up): the network info is the new host's.
+            self._namespaces.remove_left_behind(instance)
+            return
         self._namespaces.remove(instance, network_info, unplug=destroy_vifs)
+
+    # Nova asks whether a moved server's host shares instances_path with
+    # this one before it removes the server's files here.
+    def check_instance_shared_storage_local(self, context, instance):
+        return configdrive.shared_probe(instance)
+
+    def check_instance_shared_storage_remote(self, context, data):
+        return configdrive.sees_probe(data)
+
+    def check_instance_shared_storage_cleanup(self, context, data):
+        configdrive.remove_probe(data)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,

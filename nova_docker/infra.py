@@ -172,6 +172,29 @@ class NetworkNamespaces(object):
         finally:
             self._engine.remove_infra(instance.uuid)
 
+    def remove_left_behind(self, instance):
+        """Remove what a server evacuated while this host was down left
+        here: its infra container and its ports on this host's switch.
+        Nova's network info has the ports as the server's new host binds
+        them, so they are found here by what this host made: the NICs in
+        the infra container's namespace (if it still runs), then the
+        switch ports naming the instance whose veth is gone."""
+        netns = self._engine.infra_netns(instance.uuid)
+        if netns is not None:
+            network.remove_from_netns(netns)
+        self._engine.remove_infra(instance.uuid)
+        try:
+            port_ids = network.remove_switch_ports(instance.uuid,
+                                                   keep_in_use=True)
+        except Exception:  # noqa: B902 - ovsdbapp's errors have no base
+            # nova-compute must start all the same; the row is logged.
+            LOG.exception('Removing the switch ports the evacuated server '
+                          'left here failed', instance=instance)
+            return
+        LOG.info('Removed what the server left here before it was '
+                 'evacuated: containers, switch ports %s', port_ids,
+                 instance=instance)
+
     def unplug(self, instance, network_info):
         """Unplug every port; the infra container stays."""
         network.unplug(instance, network_info or [],

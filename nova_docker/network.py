@@ -152,6 +152,12 @@ def free_name(present):
 
 def plug_one(instance, vif, iface, netns):
     try:
+        if privsep.link_exists(iface.host_dev):
+            # Someone else's host end by this name (an interrupted plug,
+            # or the host a server was evacuated from, sharing this
+            # machine's switch): a userspace (netdev) switch keeps the old
+            # device open until its port is removed.
+            unplug_one(instance, vif, iface)
         privsep.add_veth(iface.host_dev, iface.peer_dev, iface.mtu)
         try:
             _plug_host(instance, vif, iface)
@@ -206,26 +212,43 @@ def unplug_one(instance, vif, iface):
         privsep.delete_link(iface.peer_dev)
 
 
-def remove_switch_ports(instance_uuid):
+def remove_switch_ports(instance_uuid, keep_in_use=False):
     """Remove what os-vif plugged for an instance whose network info is
-    lost (deleted while nova-compute was down): the Open vSwitch ports
-    whose external ids name the instance, and the host devices named after
-    their Neutron ports. Returns the Neutron port ids."""
+    lost (deleted while nova-compute was down) or is another host's now
+    (evacuated): the Open vSwitch ports whose external ids name the
+    instance, and the host devices named after their Neutron ports. With
+    ``keep_in_use``, a port whose veth host end exists is left alone: a
+    veth of this host's own namespace is gone by then (see
+    ``remove_from_netns``), so that one is whoever plugged the port last
+    (where two compute hosts share one machine's switch, the server's new
+    host). Returns the Neutron port ids removed."""
     ovs = _switch()
     rows = ovs.ovsdb.db_find(
         'Interface', ('external_ids', '=', {'vm-uuid': instance_uuid}),
         columns=['name', 'external_ids']).execute(check_error=True)
     port_ids = []
     for row in rows:
+        port_id = row['external_ids'].get('iface-id')
+        if (keep_in_use and port_id and
+                privsep.link_exists(netplan.host_dev(port_id))):
+            continue
         ovs.ovsdb.del_port(row['name'], if_exists=True).execute(
             check_error=True)
-        port_id = row['external_ids'].get('iface-id')
         if port_id:
             port_ids.append(port_id)
             for dev in (netplan.host_dev(port_id), netplan.peer_dev(port_id),
                         *_hybrid_devs(port_id)):
                 privsep.delete_link(dev)
     return port_ids
+
+
+def remove_from_netns(netns):
+    """Delete every port's NIC inside netns: the veth's host end goes with
+    it at once, whereas a namespace the kernel tears down takes its veths
+    along only later."""
+    for name, _mac in privsep.netns_links(netns):
+        if name.startswith(netplan.CONTAINER_PREFIX):
+            privsep.delete_in_netns(netns, name)
 
 
 def _switch():

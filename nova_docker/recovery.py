@@ -315,7 +315,8 @@ class EngineWatch(object):
     servers are back, a held stop is reported only if its container still
     does not run: recovery decides, never a race between the two."""
 
-    def __init__(self, engine, recovery, interval, emit, on_back=None):
+    def __init__(self, engine, recovery, interval, emit, on_back=None,
+                 on_silent=None):
         self._engine = engine
         self._recovery = recovery
         self._interval = interval
@@ -323,6 +324,10 @@ class EngineWatch(object):
         # Called (in the watch thread) when the engine answers after a
         # silence or a restart, before servers are brought back.
         self._on_back = on_back
+        # Called (in the watch thread) once per silence, when a probe
+        # finds the engine not answering.
+        self._on_silent = on_silent
+        self._silent = False
         self._lock = threading.Lock()
         self._lost = False           # a restore is due
         self._losses = 0             # times the engine was found gone
@@ -401,7 +406,11 @@ class EngineWatch(object):
                             self._engine.url)
                 self._lost = True
         if identity is None:
+            if not self._silent and self._on_silent is not None:
+                self._on_silent()
+            self._silent = True
             return known
+        self._silent = False
         if lost or identity != known:
             with self._lock:
                 self._lost = True

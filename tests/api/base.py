@@ -183,7 +183,7 @@ class TwoEnginesTestCase(DockerAPITestCase):
                                                  drv._host)))
         super().setUp()
         self.first_url = cfg.CONF.docker.api_url
-        self.second_url = support.second_engine_url()
+        self.second_url = self.second_engine_url()
         self.second_docker = support.engine_client(self.second_url)
         self.host2 = support.unique_host()
         self.flags(api_url=self.second_url, group='docker')
@@ -191,3 +191,8 @@ class TwoEnginesTestCase(DockerAPITestCase):
         second = self.useFixture(support.EngineCleanup(self.second_docker,
                                                        self.host2))
         second.image_ids = self.engine_cleanup.image_ids
+
+    def second_engine_url(self):
+        """The second host's engine: the test command's second engine,
+        unless a test needs one of its own."""
+        return support.second_engine_url()

@@ -147,6 +147,10 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
     def wait_until(self, condition, seconds=BACK_SECONDS):
         support.wait_for(condition, seconds, 'the condition')
 
+    def service(self):
+        return self.api.get_services(host=self.host,
+                                     binary='nova-compute')[0]
+
     def test_engine_away_faults_then_recovery(self):
         image_id = self.create_docker_image()
         kept = self.boot(image_id)
@@ -160,6 +164,8 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
                                     {'reboot': {'type': 'HARD'}})
         self.assertIn(self.engine_url,
                       self.failed_action_details(kept, 'reboot', 'reboot'))
+        # Nova records the failed event before it clears the task.
+        self.wait_for_status(kept, 'ACTIVE')
         # A snapshot fails in the background (Nova records the fault and
         # removes the image).
         image = self.api.post_server_action(
@@ -171,21 +177,24 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
         self.assertRaises(nova_exception.ImageNotFound, self.glance.show,
                           None, image['image_id'])
 
+        # The compute service stays up, disabled with the reason until the
+        # engine is back: no boot is scheduled here meanwhile.
+        self.wait_until(lambda: self.service()['status'] == 'disabled')
+        service = self.service()
+        self.assertEqual('up', service['state'])
+        self.assertIn(self.engine_url, service['disabled_reason'])
         server = self._build_server(image_uuid=image_id,
                                     flavor_id=self.create_flavor(),
                                     networks='none')
         failed = self._wait_for_state_change(
             self.api.post_server({'server': server}), 'ERROR')
-        self.assertIn(self.engine_url, failed['fault']['message'])
+        self.assertIn('No valid host', failed['fault']['message'])
 
         self.api.delete_server(deleted['id'])
         self._wait_until_deleted(deleted)
-        service = self.api.get_services(host=self.host,
-                                        binary='nova-compute')[0]
-        self.assertEqual(('up', 'enabled'),
-                         (service['state'], service['status']))
 
         self.own_engine.start()
+        self.wait_until(lambda: self.service()['status'] == 'enabled')
         # The delete asked for meanwhile completes on the engine.
         self.wait_until(lambda: not self.docker.containers.list(
             all=True, filters={'name': 'nova-' + deleted['id']}))

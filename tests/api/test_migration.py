@@ -1,6 +1,8 @@
 """Resize and cold migration through Nova's API: on one host, and between
 two hosts that each have their own engine (files moved through Glance)."""
 
+import time
+
 from nova.tests.functional.api import client
 
 from nova_docker import configdrive
@@ -211,3 +213,56 @@ class MigrateWithPortsTest(test_network.NetworkTestBase,
         self._delete_server(moving)
         self._delete_server(staying)
         self.assert_no_host_devices(port_a, port_b)
+
+
+class TargetEngineDownTest(base.TwoEnginesTestCase, MoveAssertions):
+    """The target host's engine stops answering: its compute service is
+    disabled until it is back, so a move there is refused before the
+    server stops, and the server stays as it was on its host."""
+
+    def second_engine_url(self):
+        self.target_engine = self.useFixture(support.OwnEngine())
+        return self.target_engine.url
+
+    def test_cold_migration_to_a_host_without_engine_is_refused(self):
+        server = self._wait_for_state_change(self.api.post_server({
+            'server': self._build_server(
+                image_uuid=self.create_docker_image(),
+                flavor_id=self.create_flavor(64), networks='none',
+                host=self.host)}), 'ACTIVE')
+        started = support.started_at(self.container(server))
+
+        self.target_engine.stop()
+        service = self.wait_for_service(self.host2, 'disabled')
+        self.assertIn('does not answer', service['disabled_reason'])
+        error = self.assertRaises(
+            client.OpenStackApiException, self.api.post_server_action,
+            server['id'], {'migrate': {'host': self.host2}})
+        # Nova 34's API answers the conductor's NoValidHost for a cold
+        # migration with a 500 naming it; the host's reason is in the
+        # service list.
+        self.assertIn('NoValidHost', error.response.text)
+
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(self.host, server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('running', self.container_status(server))
+        self.assertEqual(started, support.started_at(self.container(server)))
+        self.assertEqual([], self.migration_tags(server))
+        self.assertEqual([], self.moving_images())
+
+        # Back: enabled again, and nothing of the server reached it.
+        self.target_engine.start()
+        self.wait_for_service(self.host2, 'enabled')
+        self.assertEqual([], self.second_docker.containers.list(
+            all=True, filters={'label': '%s=%s' % (naming.INSTANCE_UUID,
+                                                   server['id'])}))
+
+    def wait_for_service(self, host, status, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            service = self.api.get_services(host=host,
+                                            binary='nova-compute')[0]
+            if service['status'] == status or time.monotonic() > deadline:
+                self.assertEqual(status, service['status'])
+                return service
+            time.sleep(0.5)
