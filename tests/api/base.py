@@ -73,6 +73,12 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         if self.engine_url:
             self.flags(api_url=self.engine_url, group='docker')
         self.flags(api_paste_config=API_PASTE, group='wsgi')
+        # As nova.conf says it, in every test: Nova's config fixture resets
+        # the default above, and the driver's one switch client per process
+        # (nova_docker/network.py) keeps the connection of the test that
+        # made it.
+        self.flags(ovsdb_connection='unix:' + netsupport.OVSDB_SOCKET,
+                   group='os_vif_ovs')
         # Spawn's settle check is part of what is tested: give busy CI
         # machines a margin.
         self.flags(spawn_settle_seconds=0.2, group='docker')

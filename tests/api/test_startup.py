@@ -10,7 +10,6 @@ import fixtures
 
 from nova_docker import naming
 from tests.api import test_network
-from tests import netsupport
 from tests import support
 
 
@@ -46,10 +45,6 @@ class StartupLeftoversTest(test_network.NetworkTestBase):
         self.useFixture(support.EngineCleanup(self.docker, other_host))
         self.staging_dir = self.useFixture(fixtures.TempDir()).path
         self.flags(image_staging_dir=self.staging_dir, group='docker')
-        # As nova.conf says it (Nova's config fixture may have reset the
-        # default tests/api/base.py gives os-vif).
-        self.flags(ovsdb_connection='unix:' + netsupport.OVSDB_SOCKET,
-                   group='os_vif_ovs')
         kept = self.boot(self.image_id)
         port, _v4, _v6 = self.make_port()
         deleted = self.boot_with_ports(port)
