@@ -6,7 +6,6 @@ Each Nova call is a short orchestration of the rooms beside this one:
 (resources for Nova and Placement).
 """
 
-import contextlib
 import functools
 import time
 
@@ -45,6 +44,7 @@ from nova_docker import power
 from nova_docker import recovery
 from nova_docker import rescue
 from nova_docker import spec
+from nova_docker import vifplugged
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ class DockerDriver(driver.ComputeDriver):
             # is made while Neutron wires them.
             with self._namespaces.creating(
                     instance, network_info or [], CONF.docker,
-                    functools.partial(self._vif_events, instance,
+                    vifplugged.waiter(self.virtapi, instance,
                                       power_on)) as infra_name:
                 try:
                     self._create_workload(instance, image.engine_id,
@@ -521,7 +521,7 @@ class DockerDriver(driver.ComputeDriver):
                          share_info=None):
         self._migrations.finish(
             context, instance, disk_info, network_info, image_meta, power_on,
-            functools.partial(self._vif_events, instance, power_on))
+            vifplugged.waiter(self.virtapi, instance, power_on))
 
     def confirm_migration(self, context, migration, instance, network_info):
         self._migrations.confirm(instance, migration)
@@ -575,31 +575,3 @@ class DockerDriver(driver.ComputeDriver):
 
     def detach_interface(self, context, instance, vif):
         self._namespaces.detach(instance, vif)
-
-    @contextlib.contextmanager
-    def _vif_events(self, instance, power_on, events):
-        """Wait for Neutron's network-vif-plugged while plugging, with
-        Nova's vif_plugging_timeout and vif_plugging_is_fatal (as the
-        libvirt driver does: only when the instance is to run)."""
-        timeout = CONF.vif_plugging_timeout
-        if not (events and power_on and timeout):
-            yield
-            return
-        try:
-            with self.virtapi.wait_for_instance_event(
-                    instance, events, timeout=timeout,
-                    error_callback=self._vif_event_failed):
-                yield
-        except nova_exception.InstanceEventTimeout:
-            LOG.warning('Timeout waiting for %s for instance with vm_state '
-                        '%s and task_state %s.', events, instance.vm_state,
-                        instance.task_state, instance=instance)
-            if CONF.vif_plugging_is_fatal:
-                raise nova_exception.VirtualInterfaceCreateException()
-
-    @staticmethod
-    def _vif_event_failed(event_name, instance):
-        LOG.error('Neutron reported failure on event %s', event_name,
-                  instance=instance)
-        if CONF.vif_plugging_is_fatal:
-            raise nova_exception.VirtualInterfaceCreateException()
