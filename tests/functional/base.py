@@ -27,6 +27,7 @@ import testtools
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import driver as driver_mod
+from nova_docker.engine import dialect
 from nova_docker import naming
 from tests import support
 
@@ -71,6 +72,8 @@ class DriverTestCase(testtools.TestCase):
             self.flags(api_url=self.engine_url, group='docker')
         self.docker = support.engine_client(self.engine_url)
         self.addCleanup(self.docker.close)
+        # How this engine's API differs, as the driver reads it.
+        self.dialect = dialect.detect(self.docker.version())
         self.engine_cleanup = self.useFixture(
             support.EngineCleanup(self.docker, self.host))
 
@@ -206,8 +209,10 @@ class DriverTestCase(testtools.TestCase):
                                                    instance.uuid)})
 
     def image_tags(self, image_id):
-        """Every engine tag the driver made for this Glance image."""
-        return support.tags(self.docker, naming.IMAGE_REPOSITORY + image_id)
+        """Every engine tag the driver made for this Glance image, as the
+        driver named it (Podman lists it with a domain in front)."""
+        return [self.dialect.short_tag(tag) for tag in support.tags(
+            self.docker, naming.IMAGE_REPOSITORY + image_id)]
 
     def tag_target(self, ref):
         """The image id a tag points at, or None."""
