@@ -268,6 +268,19 @@ def make_instance(flavor=None, **kw):
     return instance
 
 
+def functional_engine_url(test):
+    """URL of the engine the functional suite drives: None (the default,
+    Docker's socket), or with NOVA_DOCKER_TEST_ENGINE=podman the Podman
+    engine tools/run-tests.sh starts (its podman-functional suite)."""
+    kind = os.environ.get('NOVA_DOCKER_TEST_ENGINE', 'docker')
+    if kind == 'podman':
+        return podman_engine_url(test)
+    if kind != 'docker':
+        raise RuntimeError('NOVA_DOCKER_TEST_ENGINE is docker or podman, '
+                           'not %r' % kind)
+    return None
+
+
 def podman_engine_url(test):
     """URL of the Podman engine tools/run-tests.sh starts
     (tools/podman-engine.sh). Without one the test is skipped, except on

@@ -8,8 +8,9 @@
 #               functions (privsep + pyroute2) on namespaces it makes
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
-#   podman      the same API lifecycle and event tests with Podman as the
-#               engine (tools/podman-engine.sh), both concurrency modes
+#   podman      the functional suite, and the same API lifecycle and event
+#               tests (both concurrency modes), with Podman as the engine
+#               (tools/podman-engine.sh)
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
 #   tempest     tempest 47's tempest.api.compute.servers and its cold
@@ -292,6 +293,8 @@ for suite in "${SUITES[@]}"; do
       step "starting a Podman engine (log: $PODMAN_STATE/podman.log)"
       if tools/podman-engine.sh start "$PODMAN_STATE"; then
         export NOVA_DOCKER_TEST_PODMAN=unix://$PODMAN_STATE/podman.sock
+        # The privileged functions' tests use no engine: run once, above.
+        NOVA_DOCKER_TEST_ENGINE=podman run_suite podman-functional stestr_run tests/functional --exclude-regex test_privsep
         OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite podman-eventlet stestr_run tests/api test_podman
         OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite podman-threading stestr_run tests/api test_podman
       else

@@ -122,8 +122,8 @@ class ContainerCalls(object):
     def inspect(self, instance_uuid):
         """The container's full engine record (State, HostConfig, ...)."""
         with self._translated('inspect', self._missing(instance_uuid)):
-            return self.client.api.inspect_container(
-                naming.container_name(instance_uuid))
+            return self.dialect.record(self.client.api.inspect_container(
+                naming.container_name(instance_uuid)))
 
     def is_running(self, instance_uuid):
         """Whether the container exists and runs (paused counts)."""
@@ -276,7 +276,8 @@ class ContainerCalls(object):
             uuid = labels.get(naming.INSTANCE_UUID)
             if uuid:
                 rows[uuid] = ContainerRow(
-                    uuid, labels.get(naming.INSTANCE_NAME), entry['State'])
+                    uuid, labels.get(naming.INSTANCE_NAME),
+                    self.dialect.status(entry['State']))
         with self._snapshot_lock:
             self._snapshot[host] = (time.monotonic(), rows)
         return rows

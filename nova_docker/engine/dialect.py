@@ -29,6 +29,10 @@ PODMAN_EVENT_NAMES = {'die': 'died'}
 GO_MODE_SYMLINK = 1 << 27
 # A joining container's hosts file, shared with its namespace's owner.
 ETC_HOSTS = '/etc/hosts'
+# Podman container statuses -> Docker's, where they differ: 'stopped' is a
+# workload that has ended whose clean-up (Podman's exit command) has not
+# run yet, about a second here; Docker says 'exited' at once.
+PODMAN_STATUSES = {'stopped': 'exited'}
 # Domains Podman gives short image names in its listings.
 PODMAN_SHORT_NAME_DOMAINS = ('docker.io/', 'localhost/')
 
@@ -75,6 +79,19 @@ class DockerDialect(object):
     def short_tag(self, tag):
         """An image tag the engine lists, as this driver named it."""
         return tag
+
+    def status(self, status):
+        """A container's status (State.Status, a listing's State) in
+        Docker's words."""
+        return status
+
+    def record(self, record):
+        """A container's inspect record with its status in Docker's
+        words."""
+        state = record.get('State')
+        if state and 'Status' in state:
+            state['Status'] = self.status(state['Status'])
+        return record
 
     def path_stat(self, stat):
         """The engine's stat of a path in a container, with
@@ -156,6 +173,9 @@ class PodmanDialect(DockerDialect):
             if tag.startswith(domain):
                 return tag[len(domain):]
         return tag
+
+    def status(self, status):
+        return PODMAN_STATUSES.get(status, status)
 
     def path_stat(self, stat):
         # Podman sets linkTarget on every path (to the path itself, or

@@ -33,8 +33,8 @@ class RescueCalls(object):
         try:
             with self._translated('inspect the rescue container',
                                   self._missing(instance_uuid)):
-                return self.client.api.inspect_container(
-                    naming.rescue_name(instance_uuid))
+                return self.dialect.record(self.client.api.inspect_container(
+                    naming.rescue_name(instance_uuid)))
         except nova_exception.InstanceNotFound:
             return None
 

@@ -27,6 +27,7 @@ import testtools
 
 from nova_docker import conf  # noqa: F401  (registers [docker])
 from nova_docker import driver as driver_mod
+from nova_docker.engine import dialect
 from nova_docker import naming
 from tests import support
 
@@ -63,8 +64,16 @@ class DriverTestCase(testtools.TestCase):
         self.glance = self.useFixture(nova_fixtures.GlanceFixture(self))
         self.context = nova_context.get_admin_context()
 
-        self.docker = support.engine_client()
+        # Docker's socket, or the test command's Podman (see
+        # support.functional_engine_url): the driver and the test's own
+        # view of the engine are the same engine.
+        self.engine_url = support.functional_engine_url(self)
+        if self.engine_url:
+            self.flags(api_url=self.engine_url, group='docker')
+        self.docker = support.engine_client(self.engine_url)
         self.addCleanup(self.docker.close)
+        # How this engine's API differs, as the driver reads it.
+        self.dialect = dialect.detect(self.docker.version())
         self.engine_cleanup = self.useFixture(
             support.EngineCleanup(self.docker, self.host))
 
@@ -129,7 +138,7 @@ class DriverTestCase(testtools.TestCase):
         process rather than once per test (a second or more on a busy
         machine). Tests about images and bad inputs make their own with
         create_image; the shared tag goes when the process exits."""
-        image_id = _shared_image_id()
+        image_id = _shared_image_id(self.engine_url)
         if image_id in self.glance.images:
             return objects.ImageMeta.from_dict(
                 self.glance.show(self.context, image_id))
@@ -200,8 +209,10 @@ class DriverTestCase(testtools.TestCase):
                                                    instance.uuid)})
 
     def image_tags(self, image_id):
-        """Every engine tag the driver made for this Glance image."""
-        return support.tags(self.docker, naming.IMAGE_REPOSITORY + image_id)
+        """Every engine tag the driver made for this Glance image, as the
+        driver named it (Podman lists it with a domain in front)."""
+        return [self.dialect.short_tag(tag) for tag in support.tags(
+            self.docker, naming.IMAGE_REPOSITORY + image_id)]
 
     def tag_target(self, ref):
         """The image id a tag points at, or None."""
@@ -245,15 +256,16 @@ class DriverTestCase(testtools.TestCase):
 _SHARED_IMAGE_ID = []
 
 
-def _shared_image_id():
+def _shared_image_id(engine_url):
     if not _SHARED_IMAGE_ID:
         _SHARED_IMAGE_ID.append(str(uuid.uuid4()))
-        atexit.register(_remove_shared_image, _SHARED_IMAGE_ID[0])
+        atexit.register(_remove_shared_image, _SHARED_IMAGE_ID[0],
+                        engine_url)
     return _SHARED_IMAGE_ID[0]
 
 
-def _remove_shared_image(image_id):
-    client = support.engine_client()
+def _remove_shared_image(image_id, url):
+    client = support.engine_client(url)
     try:
         cleanup = support.EngineCleanup(client, host=None)
         cleanup.image_ids.append(image_id)

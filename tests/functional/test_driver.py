@@ -52,24 +52,40 @@ class SpawnTest(base.DriverTestCase):
         self.assertEqual(4096, host_config['PidsLimit'])
         # Secure defaults.
         self.assertFalse(host_config['Privileged'])
-        self.assertIn('no-new-privileges:true', host_config['SecurityOpt'])
+        # no-new-privileges and seccomp in force on the workload's process
+        # (the engines word the record's SecurityOpt differently).
+        status = process_status(container['State']['Pid'])
+        self.assertEqual('1', status['NoNewPrivs'])
+        self.assertEqual('2', status['Seccomp'])
         self.assertFalse(any('unconfined' in opt
                              for opt in host_config['SecurityOpt']))
         # No ports: no network at all (never the host's, never docker0).
         self.assertEqual('none', host_config['NetworkMode'])
-        self.assertEqual('private', host_config['IpcMode'])
+        # An IPC namespace of its own (Podman's record says 'shareable'
+        # where Docker's says 'private').
+        self.assertNotEqual(os.readlink('/proc/self/ns/ipc'), os.readlink(
+            '/proc/%d/ns/ipc' % container['State']['Pid']))
         self.assertIn(host_config['PidMode'], ('', 'private'))
         self.assertTrue(host_config['Init'])
         self.assertFalse(host_config.get('Binds'))
         self.assertFalse(host_config.get('Mounts'))
         self.assertEqual([], container['Mounts'])
-        # Least capabilities: everything dropped, a few added back.
-        self.assertEqual(['ALL'], host_config['CapDrop'])
-        self.assertEqual(sorted(spec.CAPABILITIES),
-                         sorted(host_config['CapAdd']))
+        # Least capabilities: everything dropped, a few added back (the
+        # process's bounding set: Podman's record lists what it dropped of
+        # its defaults rather than ALL).
+        self.assertEqual(capability_mask(spec.CAPABILITIES),
+                         int(status['CapBnd'], 16))
         self.assertFalse(host_config.get('Devices'))
         self.assertEqual('json-file', host_config['LogConfig']['Type'])
-        self.assertEqual('1m', host_config['LogConfig']['Config']['max-size'])
+        if self.dialect.name == 'podman':
+            # Podman's record leaves the log options out; its monitor
+            # (conmon) caps the log at '1m' as Podman reads it (10**6).
+            argv = monitor_argv(container['Id'])
+            self.assertEqual('1000000',
+                             argv[argv.index('--log-size-max') + 1])
+        else:
+            self.assertEqual('1m',
+                             host_config['LogConfig']['Config']['max-size'])
 
         labels = container['Config']['Labels']
         self.assertEqual(instance.uuid, labels[naming.INSTANCE_UUID])
@@ -108,7 +124,10 @@ class SpawnTest(base.DriverTestCase):
         self.assertEqual(400000, host_config['CpuQuota'])
         self.assertEqual(100000, host_config['CpuPeriod'])
         self.assertEqual(4096, host_config['CpuShares'])
-        self.assertEqual(0, host_config['NanoCpus'])
+        # The quota holds in the container's cgroup (Podman's record also
+        # states it as NanoCpus, Docker's does not).
+        self.assertEqual('400000', self.exec_in(
+            instance, 'cat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us').strip())
 
     def test_smallest_flavor_the_engine_accepts(self):
         instance = self.spawn(self.make_instance(memory_mb=6))
@@ -119,7 +138,8 @@ class SpawnTest(base.DriverTestCase):
     def test_no_pids_limit(self):
         self.flags(pids_limit=-1, group='docker')
         instance = self.spawn()
-        self.assertFalse(self.inspect(instance)['HostConfig']['PidsLimit'])
+        # What the workload sees (the record says 0 on Docker, -1 on
+        # Podman, which is given -1: without a limit it applies its own).
         self.assertEqual('max', self.exec_in(
             instance, 'cat', '/sys/fs/cgroup/pids/pids.max').strip())
 
@@ -129,14 +149,23 @@ class SpawnTest(base.DriverTestCase):
             os_command_line='sh -c \'echo growing; sleep 1; x=a; '
                             'while true; do x=$x$x; done\'')
         instance = self.spawn(self.make_instance(memory_mb=16), image)
-        deadline = time.monotonic() + base.WAIT_SECONDS
-        while (self.status(instance) == 'running' and
-               time.monotonic() < deadline):
-            time.sleep(0.2)
+        support.wait_for(lambda: not self.inspect(instance)['State'][
+            'Running'], base.WAIT_SECONDS, 'the workload killed')
         state = self.inspect(instance)['State']
-        self.assertEqual('exited', state['Status'])
-        self.assertTrue(state['OOMKilled'])
-        self.assertEqual(power_state.CRASHED, self.state(instance))
+        self.assertEqual(137, state['ExitCode'])   # SIGKILL
+        if self.dialect.name != 'podman':
+            self.assertTrue(state['OOMKilled'])
+            self.assertEqual(power_state.CRASHED, self.state(instance))
+            return
+        # Podman 4.3 records no OOM kill: no 'oom' event, OOMKilled false,
+        # exit code 137 as for any SIGKILL. Its conmon (2.1.6) writes the
+        # kernel's OOM notice as a file 'oom' into its working directory
+        # (the service's), while Podman reads OOMKilled from an 'oom' file
+        # in the container's bundle directory (checked by hand: such a
+        # file there makes Podman report OOMKilled true, and the driver
+        # then says CRASHED). So the driver can only say it stopped.
+        self.assertFalse(state['OOMKilled'])
+        self.assertEqual(power_state.SHUTDOWN, self.state(instance))
 
     def test_power_on_false_creates_without_starting(self):
         instance = self.spawn(power_on=False)
@@ -578,3 +607,36 @@ class HostTest(base.DriverTestCase):
         url = 'tcp://127.0.0.1:9'
         self.flags(api_url=url, group='docker', api_timeout=5)
         self.start_without_engine(url)
+
+
+def process_status(pid):
+    """{field: value} of /proc/<pid>/status, a host process's (a
+    container's workload as the host's kernel sees it)."""
+    with open('/proc/%d/status' % pid) as f:
+        return dict(line.rstrip('\n').split(':\t', 1) for line in f
+                    if ':\t' in line)
+
+
+# Linux capability numbers (linux/capability.h) of spec.CAPABILITIES.
+CAPABILITY_NUMBERS = {'CHOWN': 0, 'DAC_OVERRIDE': 1, 'FOWNER': 3,
+                      'FSETID': 4, 'KILL': 5, 'SETGID': 6, 'SETUID': 7,
+                      'NET_BIND_SERVICE': 10, 'SYS_CHROOT': 18}
+
+
+def capability_mask(names):
+    """The kernel's bit mask of these capabilities."""
+    return sum(1 << CAPABILITY_NUMBERS[name] for name in names)
+
+
+def monitor_argv(container_id):
+    """The command line of a Podman container's monitor (conmon)."""
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/cmdline' % pid) as f:
+                argv = f.read().split('\0')
+        except OSError:
+            continue
+        if (argv[0].endswith('conmon') and '-c' in argv and
+                argv[argv.index('-c') + 1] == container_id):
+            return argv
+    raise AssertionError('no conmon for container %s' % container_id)

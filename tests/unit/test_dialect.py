@@ -103,6 +103,17 @@ class DialectTest(testtools.TestCase):
         api.ping.assert_called_once_with()
         api.info.assert_not_called()
 
+    def test_podman_ended_workload_awaiting_clean_up_has_exited(self):
+        # Podman's inspect of an OOM-killed workload, a second before its
+        # clean-up ran.
+        record = {'State': {'Status': 'stopped', 'Running': False,
+                            'ExitCode': 137}}
+        self.assertEqual('exited',
+                         self.podman.record(record)['State']['Status'])
+        for status in ('created', 'running', 'paused', 'exited'):
+            self.assertEqual(status, self.podman.status(status))
+        self.assertEqual('stopped', self.docker.status('stopped'))
+
     def test_podman_tags_read_as_the_driver_named_them(self):
         for listed, short in (
                 ('docker.io/nova-glance/abc:1', 'nova-glance/abc:1'),
