@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -393,7 +394,13 @@ class Daemon(service.Service):
 
     def start(self):
         super().start()
+        # Its work in a daemon thread, as oslo.messaging's RPC servers.
+        threading.Thread(target=self.answer, daemon=True).start()
         print(os.getpid(), flush=True)
+
+    def answer(self):
+        for line in sys.stdin:
+            print('answer to ' + line.strip(), flush=True)
 
     def stop(self, graceful=False):
         print('stopped', flush=True)
@@ -401,9 +408,10 @@ class Daemon(service.Service):
         super().stop(graceful)
 
     def wait(self):
-        self.stopped.wait()
+        if sys.argv[1] != 'launch, wait returns at once':
+            self.stopped.wait()
 
-if sys.argv[1] == 'launch':    # as Nova and Heat start theirs
+if sys.argv[1].startswith('launch'):    # as Nova and Heat start theirs
     launch = functools.partial(single_process.in_process, service.launch)
     launch(cfg.CONF, Daemon(), workers=1).wait()
 else:                           # as neutron-rpc-server starts its worker
@@ -417,19 +425,28 @@ else:                           # as neutron-rpc-server starts its worker
 class TestSingleProcess(unittest.TestCase):
 
     def test_one_worker_runs_in_the_daemon_process_and_stops_on_term(self):
-        for how in ('launch', 'launcher'):
+        # Heat's engine service: wait() returns at once, its work is in
+        # threads.
+        for how in ('launch', 'launch, wait returns at once', 'launcher'):
             with self.subTest(how=how):
                 self._runs_in_one_process(how)
 
     def _runs_in_one_process(self, how):
         proc = subprocess.Popen(
             [sys.executable, '-c', _ONE_WORKER_DAEMON, how],
-            stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.addCleanup(proc.kill)
+        # A daemon that neither answers nor exits fails the test, in time.
+        deadline = threading.Timer(60, proc.kill)
+        deadline.start()
+        self.addCleanup(deadline.cancel)
         worker_pid = int(proc.stdout.readline())
         # No master forking the worker: the service runs where it started,
-        # and a SIGTERM (what ``down`` sends) stops it gracefully.
+        # serves, and a SIGTERM (what ``down`` sends) stops it gracefully.
         self.assertEqual(proc.pid, worker_pid)
+        proc.stdin.write('a request\n')
+        proc.stdin.flush()
+        self.assertEqual('answer to a request\n', proc.stdout.readline())
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
         self.assertEqual('stopped\n', out)
@@ -438,10 +455,9 @@ class TestSingleProcess(unittest.TestCase):
     def test_oslo_daemons_start_through_it(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
         for name in ('nova-conductor', 'nova-scheduler',
-                     'neutron-rpc-server'):
+                     'neutron-rpc-server', 'heat-engine'):
             self.assertEqual(
                 [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
                  name], cloud.daemon_command(layout, name))
-        for name in ('nova-compute', 'heat-engine'):
-            self.assertEqual([layout.bin(name)],
-                             cloud.daemon_command(layout, name))
+        self.assertEqual([layout.bin('nova-compute')],
+                         cloud.daemon_command(layout, 'nova-compute'))
