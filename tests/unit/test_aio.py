@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 
 from nova_docker.aio import bootstrap
 from nova_docker.aio import cli
@@ -95,6 +96,21 @@ class TestApis(unittest.TestCase):
             self.assertTrue(callable(getattr(wsgi, api.factory)), api.name)
             self.assertIn(api.name, cloud.ALL)
         self.assertEqual('keystone', cloud.APIS[0].name)
+
+    def test_each_api_is_one_worker_of_its_own_import(self):
+        # A preloaded application forked into workers costs memory: the
+        # workers' garbage collection copies the shared pages.
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        started = {}
+        with mock.patch.object(services, 'start', lambda layout, name, argv,
+                               env: started.setdefault(name, argv)), \
+                mock.patch.object(cloud, 'check_port_free'):
+            for api in cloud.APIS:
+                cloud.start_api(layout, api.name)
+        for name, argv in started.items():
+            self.assertEqual('1', argv[argv.index('--workers') + 1], name)
+            self.assertNotIn('--preload', argv, name)
+        self.assertEqual(set(cloud.API_NAMES), set(started))
 
     def test_tempest_config_names_the_images_it_is_given(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
