@@ -116,8 +116,15 @@ def start_nova_daemon(layout, name):
 
 
 def start_serial_proxy(layout):
-    check_port_free(layout, SERIAL_PROXY, layout.ports['serialproxy'])
-    return start_nova_daemon(layout, SERIAL_PROXY)
+    """Its port now, nova-serialproxy itself when a client first connects
+    (see on_demand)."""
+    port = layout.ports['serialproxy']
+    check_port_free(layout, SERIAL_PROXY, port)
+    argv = [layout.bin('python'), '-m', 'nova_docker.aio.on_demand',
+            '127.0.0.1', str(port),
+            '--config-file', configs.conf(layout, 'nova', 'nova.conf')]
+    return services.start(layout, SERIAL_PROXY, argv,
+                          env=configs.service_env(layout))
 
 
 def serial_proxy_listens(layout):

@@ -3,6 +3,7 @@ files (with real processes: a pid file must only ever stop its own)."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -477,3 +478,38 @@ class TestSingleProcess(unittest.TestCase):
                  name], cloud.daemon_command(layout, name))
         self.assertEqual([layout.bin('nova-compute')],
                          cloud.daemon_command(layout, 'nova-compute'))
+
+
+class TestSerialProxyOnDemand(unittest.TestCase):
+
+    def test_nova_serialproxy_starts_when_its_first_client_connects(self):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        conf = tempfile.NamedTemporaryFile('w', suffix='.conf')
+        self.addCleanup(conf.close)
+        conf.write('[DEFAULT]\n')
+        conf.flush()
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'nova_docker.aio.on_demand', '127.0.0.1',
+             str(port), '--config-file', conf.name],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own group, as ``up`` starts it
+        self.addCleanup(proc.wait, 60)
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + 60
+        while not layout_mod.port_open(port):
+            self.assertLess(time.monotonic(), deadline)
+            self.assertIsNone(proc.poll())
+            time.sleep(0.05)
+        # Listening, without Nova imported: a few MiB.
+        self.assertLess(0, services.group_rss_kib(proc.pid))
+        self.assertLess(services.group_rss_kib(proc.pid), 40 * 1024)
+        with socket.create_connection(('127.0.0.1', port), 60) as client:
+            client.sendall(b'GET / HTTP/1.1\r\nHost: aio\r\n\r\n')
+            answer = client.recv(200)
+        # websockify's answer to a request that is no websocket: the first
+        # client was served by nova-serialproxy, in the same process.
+        self.assertIn(b'405 Method Not Allowed', answer)
+        self.assertIn(b'WebSockify', answer)
+        self.assertIsNone(proc.poll())
