@@ -41,7 +41,8 @@ def in_process(launch, conf, service, workers=1, **kwargs):
     """
     if workers != 1:
         return launch(conf, service, workers=workers, **kwargs)
-    launch(conf, service, workers=1, no_fork=True, **kwargs)
+    # Nova's serve() passes no_fork (False) itself.
+    launch(conf, service, workers=1, **dict(kwargs, no_fork=True))
     while True:
         signal.pause()
 

@@ -461,7 +461,9 @@ class Daemon(service.Service):
 
 if sys.argv[1].startswith('launch'):    # as Nova and Heat start theirs
     launch = functools.partial(single_process.in_process, service.launch)
-    launch(cfg.CONF, Daemon(), workers=1).wait()
+    # as nova.service.serve() calls it
+    launch(cfg.CONF, Daemon(), workers=1, restart_method='mutate',
+           no_fork=False).wait()
 else:                           # as neutron-rpc-server starts its worker
     launcher = single_process.one_process_launcher(service.ProcessLauncher)(
         cfg.CONF, restart_method='mutate')
