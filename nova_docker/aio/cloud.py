@@ -128,7 +128,7 @@ def start_serial_proxy(layout):
 
 
 def serial_proxy_listens(layout):
-    return layout_mod.port_open(layout.ports['serialproxy'])
+    return layout_mod.port_listens(layout.ports['serialproxy'])
 
 
 def start_neutron_daemon(layout, name):

@@ -531,7 +531,7 @@ class TestSerialProxyOnDemand(unittest.TestCase):
         self.addCleanup(proc.wait, 60)
         self.addCleanup(proc.kill)
         deadline = time.monotonic() + 60
-        while not layout_mod.port_open(port):
+        while not layout_mod.port_listens(port):
             self.assertLess(time.monotonic(), deadline)
             self.assertIsNone(proc.poll())
             time.sleep(0.05)
@@ -546,3 +546,12 @@ class TestSerialProxyOnDemand(unittest.TestCase):
         self.assertIn(b'405 Method Not Allowed', answer)
         self.assertIn(b'WebSockify', answer)
         self.assertIsNone(proc.poll())
+
+    def test_up_and_status_see_the_port_listen_without_connecting(self):
+        with socket.create_server(('127.0.0.1', 0)) as server:
+            port = server.getsockname()[1]
+            self.assertTrue(layout_mod.port_listens(port))
+            server.setblocking(False)
+            # Nobody connected: nothing was started.
+            self.assertRaises(BlockingIOError, server.accept)
+        self.assertFalse(layout_mod.port_listens(port))
