@@ -345,8 +345,16 @@ def service_env(layout):
         'OS_HEAT_CONFIG_FILE': conf(layout, 'heat'),
         # glibc gives threads that allocate at once arenas of their own (up
         # to 8 per core) and half-empty ones stay resident; every service
-        # here runs threads: two arenas per process.
-        'MALLOC_ARENA_MAX': '2',
+        # here runs Python threads, which allocate under the GIL, one at a
+        # time anyway: one arena per process.
+        'MALLOC_ARENA_MAX': '1',
+        # glibc raises its mmap threshold to the largest block freed (up to
+        # 32 MiB) and keeps up to twice that unreturned at the heap's top:
+        # after one large response a service kept such blocks resident for
+        # good. Fixed at glibc's initial 128 KiB: large blocks are mapped
+        # and unmapped, and a free heap top is given back.
+        'MALLOC_MMAP_THRESHOLD_': '131072',
+        'MALLOC_TRIM_THRESHOLD_': '131072',
         'PATH': os.path.join(layout.venv, 'bin') + ':' + os.environ.get(
             'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'),
     }

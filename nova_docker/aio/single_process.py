@@ -13,14 +13,15 @@ several workers through launch() still forks them.
 
 import functools
 import importlib
+import signal
 import sys
 
-# The console script each daemon is: its module and function. Not
-# heat-engine: run so, it logged its engine worker started and never
-# answered heat-api (2026-12-06; not understood yet).
+# The console script each daemon is: its module and function.
 DAEMONS = {
     'nova-conductor': ('nova.cmd.conductor', 'main'),
     'nova-scheduler': ('nova.cmd.scheduler', 'main'),
+    # Its service's wait() returns at once: see in_process.
+    'heat-engine': ('heat.cmd.engine', 'main'),
     # Its one RPC worker (rpc_workers = 1, no state-report workers) goes
     # through a ProcessLauncher of its own making.
     'neutron-rpc-server': ('neutron.cmd.server', 'main_rpc'),
@@ -28,10 +29,22 @@ DAEMONS = {
 
 
 def in_process(launch, conf, service, workers=1, **kwargs):
-    """oslo.service's launch(), with a single worker in this process."""
-    if workers == 1:
-        kwargs['no_fork'] = True
-    return launch(conf, service, workers=workers, **kwargs)
+    """oslo.service's launch(), with a single worker in this process.
+
+    The launcher's no_fork mode starts the service, returns when the
+    service's wait() does, and its wait() then returns at once. Heat's
+    engine does its work in threads and its wait() returns at once: the
+    daemon's main() would return and the interpreter shut down around
+    those threads (the engine then never answered). So this process
+    waits for the signal that ends it (SIGTERM: the launcher stops the
+    service gracefully and exits).
+    """
+    if workers != 1:
+        return launch(conf, service, workers=workers, **kwargs)
+    # Nova's serve() passes no_fork (False) itself.
+    launch(conf, service, workers=1, **dict(kwargs, no_fork=True))
+    while True:
+        signal.pause()
 
 
 def one_process_launcher(launcher_class):

@@ -3,11 +3,14 @@ files (with real processes: a pid file must only ever stop its own)."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+from unittest import mock
 
 from nova_docker.aio import bootstrap
 from nova_docker.aio import cli
@@ -94,6 +97,21 @@ class TestApis(unittest.TestCase):
             self.assertTrue(callable(getattr(wsgi, api.factory)), api.name)
             self.assertIn(api.name, cloud.ALL)
         self.assertEqual('keystone', cloud.APIS[0].name)
+
+    def test_each_api_is_one_worker_of_its_own_import(self):
+        # A preloaded application forked into workers costs memory: the
+        # workers' garbage collection copies the shared pages.
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        started = {}
+        with mock.patch.object(services, 'start', lambda layout, name, argv,
+                               env: started.setdefault(name, argv)), \
+                mock.patch.object(cloud, 'check_port_free'):
+            for api in cloud.APIS:
+                cloud.start_api(layout, api.name)
+        for name, argv in started.items():
+            self.assertEqual('1', argv[argv.index('--workers') + 1], name)
+            self.assertNotIn('--preload', argv, name)
+        self.assertEqual(set(cloud.API_NAMES), set(started))
 
     def test_tempest_config_names_the_images_it_is_given(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
@@ -203,6 +221,37 @@ class TestNetworkModes(unittest.TestCase):
                 nova[section]['helper_command'])
         self.assertEqual(configs.OVSDB,
                          nova['os_vif_ovs']['ovsdb_connection'])
+
+    def test_services_give_large_freed_blocks_back(self):
+        # A service's memory after a large response: 100 MiB of 512 KiB
+        # blocks freed between small objects that stay. With glibc's
+        # defaults (its mmap threshold raised by the 16 MiB block freed
+        # first) they stay resident; as up runs the services, not.
+        env = dict(os.environ, **{
+            k: v for k, v in configs.service_env(self.layout()).items()
+            if k.startswith('MALLOC_')})
+        grown = subprocess.run(
+            [sys.executable, '-c', _LARGE_BLOCKS_FREED], env=env, text=True,
+            check=True, stdout=subprocess.PIPE, timeout=60).stdout
+        self.assertLess(int(grown), 20, 'MiB still resident')
+
+
+_LARGE_BLOCKS_FREED = """
+def rss_mib():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) // 1024
+before = rss_mib()
+big = bytes(16 << 20)
+del big
+blocks, kept = [], []
+for i in range(200):
+    blocks.append(b'x' * (512 << 10))
+    kept.append(bytes(600))
+del blocks
+print(rss_mib() - before)
+"""
 
 
 class TestSecondComputeHost(unittest.TestCase):
@@ -393,7 +442,13 @@ class Daemon(service.Service):
 
     def start(self):
         super().start()
+        # Its work in a daemon thread, as oslo.messaging's RPC servers.
+        threading.Thread(target=self.answer, daemon=True).start()
         print(os.getpid(), flush=True)
+
+    def answer(self):
+        for line in sys.stdin:
+            print('answer to ' + line.strip(), flush=True)
 
     def stop(self, graceful=False):
         print('stopped', flush=True)
@@ -401,11 +456,14 @@ class Daemon(service.Service):
         super().stop(graceful)
 
     def wait(self):
-        self.stopped.wait()
+        if sys.argv[1] != 'launch, wait returns at once':
+            self.stopped.wait()
 
-if sys.argv[1] == 'launch':    # as Nova and Heat start theirs
+if sys.argv[1].startswith('launch'):    # as Nova and Heat start theirs
     launch = functools.partial(single_process.in_process, service.launch)
-    launch(cfg.CONF, Daemon(), workers=1).wait()
+    # as nova.service.serve() calls it
+    launch(cfg.CONF, Daemon(), workers=1, restart_method='mutate',
+           no_fork=False).wait()
 else:                           # as neutron-rpc-server starts its worker
     launcher = single_process.one_process_launcher(service.ProcessLauncher)(
         cfg.CONF, restart_method='mutate')
@@ -417,19 +475,28 @@ else:                           # as neutron-rpc-server starts its worker
 class TestSingleProcess(unittest.TestCase):
 
     def test_one_worker_runs_in_the_daemon_process_and_stops_on_term(self):
-        for how in ('launch', 'launcher'):
+        # Heat's engine service: wait() returns at once, its work is in
+        # threads.
+        for how in ('launch', 'launch, wait returns at once', 'launcher'):
             with self.subTest(how=how):
                 self._runs_in_one_process(how)
 
     def _runs_in_one_process(self, how):
         proc = subprocess.Popen(
             [sys.executable, '-c', _ONE_WORKER_DAEMON, how],
-            stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.addCleanup(proc.kill)
+        # A daemon that neither answers nor exits fails the test, in time.
+        deadline = threading.Timer(60, proc.kill)
+        deadline.start()
+        self.addCleanup(deadline.cancel)
         worker_pid = int(proc.stdout.readline())
         # No master forking the worker: the service runs where it started,
-        # and a SIGTERM (what ``down`` sends) stops it gracefully.
+        # serves, and a SIGTERM (what ``down`` sends) stops it gracefully.
         self.assertEqual(proc.pid, worker_pid)
+        proc.stdin.write('a request\n')
+        proc.stdin.flush()
+        self.assertEqual('answer to a request\n', proc.stdout.readline())
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
         self.assertEqual('stopped\n', out)
@@ -438,10 +505,53 @@ class TestSingleProcess(unittest.TestCase):
     def test_oslo_daemons_start_through_it(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
         for name in ('nova-conductor', 'nova-scheduler',
-                     'neutron-rpc-server'):
+                     'neutron-rpc-server', 'heat-engine'):
             self.assertEqual(
                 [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
                  name], cloud.daemon_command(layout, name))
-        for name in ('nova-compute', 'heat-engine'):
-            self.assertEqual([layout.bin(name)],
-                             cloud.daemon_command(layout, name))
+        self.assertEqual([layout.bin('nova-compute')],
+                         cloud.daemon_command(layout, 'nova-compute'))
+
+
+class TestSerialProxyOnDemand(unittest.TestCase):
+
+    def test_nova_serialproxy_starts_when_its_first_client_connects(self):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        conf = tempfile.NamedTemporaryFile('w', suffix='.conf')
+        self.addCleanup(conf.close)
+        conf.write('[DEFAULT]\n')
+        conf.flush()
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'nova_docker.aio.on_demand', '127.0.0.1',
+             str(port), '--config-file', conf.name],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own group, as ``up`` starts it
+        self.addCleanup(proc.wait, 60)
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + 60
+        while not layout_mod.port_listens(port):
+            self.assertLess(time.monotonic(), deadline)
+            self.assertIsNone(proc.poll())
+            time.sleep(0.05)
+        # Listening, without Nova imported: a few MiB.
+        self.assertLess(0, services.group_rss_kib(proc.pid))
+        self.assertLess(services.group_rss_kib(proc.pid), 40 * 1024)
+        with socket.create_connection(('127.0.0.1', port), 60) as client:
+            client.sendall(b'GET / HTTP/1.1\r\nHost: aio\r\n\r\n')
+            answer = client.recv(200)
+        # websockify's answer to a request that is no websocket: the first
+        # client was served by nova-serialproxy, in the same process.
+        self.assertIn(b'405 Method Not Allowed', answer)
+        self.assertIn(b'WebSockify', answer)
+        self.assertIsNone(proc.poll())
+
+    def test_up_and_status_see_the_port_listen_without_connecting(self):
+        with socket.create_server(('127.0.0.1', 0)) as server:
+            port = server.getsockname()[1]
+            self.assertTrue(layout_mod.port_listens(port))
+            server.setblocking(False)
+            # Nobody connected: nothing was started.
+            self.assertRaises(BlockingIOError, server.accept)
+        self.assertFalse(layout_mod.port_listens(port))
