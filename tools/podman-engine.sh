@@ -5,14 +5,17 @@
 # log and network configuration. The host's default Podman storage (/var/lib/containers) is
 # never touched. cgroupfs (no systemd here); events to a file (no journald).
 # Images come from the locally built test archives (no registry).
-# Usage: tools/podman-engine.sh start|stop STATE_DIR
-# (stop also removes this engine's containers: they outlive the service)
+# Usage: tools/podman-engine.sh start|stop|stop-service|stop-containers STATE_DIR
+# (stop also removes this engine's containers: they outlive the service;
+# stop-service stops the service alone, as an engine restart does, and
+# start serves them again; stop-containers stops them first, as a host
+# reboot leaves them)
 set -euo pipefail
 # shellcheck source=tools/engine-lib.sh
 . "$(dirname "$0")/engine-lib.sh"
 
-action=${1:?usage: podman-engine.sh start|stop STATE_DIR}
-state=${2:?usage: podman-engine.sh start|stop STATE_DIR}
+action=${1:?usage: podman-engine.sh start|stop|stop-service|stop-containers STATE_DIR}
+state=${2:?usage: podman-engine.sh start|stop|stop-service|stop-containers STATE_DIR}
 state=$(mkdir -p "$state" && cd "$state" && pwd)
 sock=$state/podman.sock
 conf=$state/containers.conf
@@ -91,6 +94,13 @@ CONF
     fi
     # The storage keeps its graph root bind-mounted on itself.
     unmount_below "$state"
+    ;;
+  stop-service)
+    stop_pid_file "$state/podman.pid"
+    ;;
+  stop-containers)
+    podman_ stop --all --time 0 >/dev/null
+    stop_pid_file "$state/podman.pid"
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

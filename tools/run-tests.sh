@@ -8,8 +8,8 @@
 #               functions (privsep + pyroute2) on namespaces it makes
 #   api         Nova's REST API and compute manager (Nova's own functional
 #               fixtures) in both concurrency modes: eventlet and threading
-#   podman      the same API lifecycle and event tests with Podman as the
-#               engine (tools/podman-engine.sh), both concurrency modes
+#   podman      the API suite with Podman as every compute host's engine
+#               (tools/podman-engine.sh), both concurrency modes
 #   devstack    devstack/plugin.sh, each phase, against stand-ins for
 #               devstack's functions (no devstack, no engine needed)
 #   tempest     tempest 47's tempest.api.compute.servers and its cold
@@ -112,6 +112,7 @@ stop_services() {
   tools/second-engine.sh stop "$LOGS/engine2" || true
   tools/btrfs-engine.sh stop "$LOGS/btrfs" || true
   [ -z "$PODMAN_STATE" ] || tools/podman-engine.sh stop "$PODMAN_STATE" || true
+  [ -z "$PODMAN_STATE" ] || tools/podman-engine.sh stop "$PODMAN_STATE-second" || true
   stop_ovs
   stop_engine
   # Last, so that the end of the output (all a CI summary may keep) names
@@ -292,8 +293,15 @@ for suite in "${SUITES[@]}"; do
       step "starting a Podman engine (log: $PODMAN_STATE/podman.log)"
       if tools/podman-engine.sh start "$PODMAN_STATE"; then
         export NOVA_DOCKER_TEST_PODMAN=unix://$PODMAN_STATE/podman.sock
-        OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite podman-eventlet stestr_run tests/api test_podman
-        OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite podman-threading stestr_run tests/api test_podman
+        # The whole API suite with every compute host on Podman (a second
+        # Podman engine for the second host of migrations and evacuation).
+        if tools/podman-engine.sh start "$PODMAN_STATE-second"; then
+          export NOVA_DOCKER_TEST_PODMAN_SECOND=unix://$PODMAN_STATE-second/podman.sock
+          NOVA_DOCKER_TEST_ENGINE=podman OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite podman-eventlet stestr_run tests/api
+          NOVA_DOCKER_TEST_ENGINE=podman OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite podman-threading stestr_run tests/api
+        else
+          failed+=(podman); echo "suite podman: FAILED (no second Podman engine)" | tee -a "$LOGS/failures"
+        fi
       else
         failed+=(podman); echo "suite podman: FAILED (no Podman engine)" | tee -a "$LOGS/failures"
       fi
