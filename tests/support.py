@@ -36,6 +36,20 @@ def archive_bytes(name):
         return f.read()
 
 
+# A test image the engine has, but not through this driver (Docker has it
+# from tools/build-test-images.sh; the podman suite's engines start empty).
+HOST_IMAGE = 'ndtest/busybox:latest'
+
+
+def host_image(client):
+    """The engine's id of HOST_IMAGE, loaded first where it is missing."""
+    try:
+        return client.images.get(HOST_IMAGE).id
+    except docker_errors.ImageNotFound:
+        with open(archive_path('busybox'), 'rb') as f:
+            return client.images.load(f)[0].id
+
+
 def test_registry():
     """host:port of the loopback registry tools/run-tests.sh starts."""
     registry = os.environ.get('NOVA_DOCKER_TEST_REGISTRY')

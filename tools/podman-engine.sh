@@ -20,6 +20,7 @@ state=$(mkdir -p "$state" && cd "$state" && pwd)
 sock=$state/podman.sock
 conf=$state/containers.conf
 export CONTAINERS_CONF=$conf
+export CONTAINERS_REGISTRIES_CONF=$state/registries.conf
 
 podman_() {
   podman --root "$state/root" --runroot "$state/run" --storage-driver overlay "$@"
@@ -49,6 +50,14 @@ exit_command_delay = 10
 network_backend = "cni"
 network_config_dir = "$state/net"
 CONF
+    # Docker takes a registry on loopback for plain HTTP; Podman only one
+    # listed as insecure: the test registry (tools/test-registry.sh), if
+    # any. Nothing of the host's registries.conf is read.
+    : >"$state/registries.conf"
+    if [ -n "${NOVA_DOCKER_TEST_REGISTRY:-}" ]; then
+      printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' \
+        "$NOVA_DOCKER_TEST_REGISTRY" >"$state/registries.conf"
+    fi
     # Not through podman_: the pid file must name podman, not a subshell.
     # Run in STATE_DIR: Podman 4.3's conmon writes a container's OOM
     # marker ("oom") into its working directory, the service's.
@@ -99,6 +108,9 @@ CONF
     stop_pid_file "$state/podman.pid"
     ;;
   stop-containers)
+    # Podman stops no paused container: thawed first, as a reboot ends
+    # them too.
+    podman_ unpause --all >/dev/null 2>&1 || true
     podman_ stop --all --time 0 >/dev/null
     stop_pid_file "$state/podman.pid"
     ;;
