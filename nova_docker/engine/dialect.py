@@ -76,6 +76,11 @@ class DockerDialect(object):
         """An image tag the engine lists, as this driver named it."""
         return tag
 
+    def commit_args(self, blank_labels):
+        """Commit arguments (docker.APIClient.commit) that leave these
+        labels, copied from the container, empty in the image."""
+        return {'conf': {'Labels': {label: '' for label in blank_labels}}}
+
     # Whether a load skips a layer the engine already has without opening
     # its file: an archive may then leave such layers out (a move sends
     # only what the server wrote).
@@ -156,6 +161,11 @@ class PodmanDialect(DockerDialect):
     # does not match any of the supported image formats" for a missing
     # one): a move sends the whole image.
     loads_without_known_layers = False
+
+    def commit_args(self, blank_labels):
+        # Podman's commit ignores the config body; it takes Dockerfile
+        # instructions.
+        return {'changes': ['LABEL %s=""' % label for label in blank_labels]}
 
     def short_tag(self, tag):
         # Podman lists fully qualified names: a tag made through the API
