@@ -27,8 +27,11 @@ def exec_monitors(container_id):
 class PodmanExecTest(base.DockerAPITestCase):
 
     def setUp(self):
-        self.assertTrue(support.on_podman(),
-                        'a test of Podman: tools/run-tests.sh podman')
+        if not support.on_podman():
+            # Not a missing engine: this test is of another engine's
+            # behaviour (the api suite leaves this module out).
+            self.skipTest('a test of Podman alone: tools/run-tests.sh '
+                          'podman runs it (NOVA_DOCKER_TEST_ENGINE=podman)')
         super().setUp()
 
     def test_exec_sessions_leave_no_monitor_behind(self):

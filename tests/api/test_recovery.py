@@ -447,6 +447,13 @@ class EngineCrashTest(OwnEngineTestBase):
             (server,), lambda: self.state(server) == 'running', BACK_WITHIN)
         self.assert_running_as_before(server)
         self.assertIn('%s/24' % v4, self.addresses_of(server))
+        # Podman's containers outlive its service: the server runs before
+        # the pass over the servers is done, which takes a stop seen
+        # meanwhile for the engine's doing (as dockerd's are) and starts
+        # the server again. A kill after it is the workload's.
+        support.wait_for(
+            lambda: 'after the engine came back' in self.stdlog.logger.output,
+            BACK_WITHIN, 'the pass over the servers done')
         # The event stream follows the engine that came late.
         self.docker.api.kill(naming.container_name(server['id']))
         self._wait_for_state_change(server, 'SHUTOFF')
