@@ -209,5 +209,10 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
         # The ACTIVE server is running again (nova_docker/recovery.py);
         # the event stream is back: a kill behind Nova's back is seen.
         self.wait_until(lambda: self.container_status(kept) == 'running')
+        # Podman's containers outlive its service: the server runs before
+        # the pass over the servers is done, which takes a stop seen
+        # meanwhile for the engine's doing and starts the server again.
+        self.wait_until(
+            lambda: 'after the engine came back' in self.stdlog.logger.output)
         self.docker.api.kill(self.container(kept)['Id'])
         self.wait_for_status(kept, 'SHUTOFF')
