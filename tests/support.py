@@ -12,9 +12,11 @@ import docker
 from docker import errors as docker_errors
 import fixtures
 from nova import objects
+import requests
 
 from nova_docker import naming
 
+DOCKER_MANIFEST_V2 = 'application/vnd.docker.distribution.manifest.v2+json'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES_DIR = os.environ.get('NOVA_DOCKER_TEST_IMAGES',
                             os.path.join(ROOT, '.test-images'))
@@ -57,6 +59,15 @@ def test_registry():
         raise RuntimeError('NOVA_DOCKER_TEST_REGISTRY is not set: run '
                            'tools/run-tests.sh, which starts the registry')
     return registry
+
+
+def registry_digest(repository, tag):
+    """The test registry's digest of repository:tag (its manifest's)."""
+    response = requests.head(
+        'http://%s/v2/%s/manifests/%s' % (test_registry(), repository, tag),
+        headers={'Accept': DOCKER_MANIFEST_V2}, timeout=30)
+    response.raise_for_status()
+    return response.headers['Docker-Content-Digest']
 
 
 def tar_bytes(files):
