@@ -270,8 +270,10 @@ def remove_tag(client, ref):
         try:
             client.images.remove(ref, force=True)
             return
-        except docker_errors.ImageNotFound:
-            return  # removed with an earlier tag of the same image
+        except docker_errors.NotFound:
+            # Removed with an earlier tag of the same image (Podman's 404
+            # is a NotFound: its words are not Docker's "No such image").
+            return
         except docker_errors.APIError as e:
             if 'unrecognized image ID' not in str(e) or attempt == 2:
                 raise
