@@ -126,7 +126,15 @@ class NetworkNamespaces(object):
                 yield naming.infra_name(instance.uuid)
         except Exception:
             with excutils.save_and_reraise_exception():
-                self._engine.remove_infra(instance.uuid)
+                try:
+                    self._engine.remove_infra(instance.uuid)
+                except exception.EngineError as e:
+                    # Podman refuses to remove a namespace owner while the
+                    # workload made meanwhile joins it: the spawn's undo
+                    # removes both, the workload first. The spawn's own
+                    # error is what Nova must see.
+                    LOG.debug('Infra container left to the undo: %s', e,
+                              instance=instance)
 
     def ensure(self, instance, network_info):
         """Infra running and every port plugged, before the workload

@@ -116,7 +116,10 @@ def _containers(context, engine, host, instances):
         if any(name == naming.rescue_name(uuid) for _, name in containers):
             # Deleted while rescued: the original's layers are mounted.
             rescue.release_files(uuid)
-        for container_id, _name in containers:
+        # The infra container last: Podman refuses to remove a namespace
+        # owner while a container joins it.
+        for container_id, _name in sorted(
+                containers, key=lambda c: c[1] == naming.infra_name(uuid)):
             engine.remove_by_id(container_id)
         LOG.info('Removed leftover containers %(names)s of instance '
                  '%(uuid)s (%(why)s)%(ports)s',

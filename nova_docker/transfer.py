@@ -14,7 +14,9 @@ driving the target's engine from the source would expose every engine's
 API (root on its host) to every other compute host.
 
 The engine's load skips a layer it already has without opening the
-layer's file, which is what makes leaving the base layers out work.
+layer's file, which is what makes leaving the base layers out work
+(Docker's; Podman's load reads every layer: it gets the whole image,
+engine.dialect).
 """
 
 import hashlib
@@ -43,7 +45,9 @@ def send(engine, image_api, context, instance, ref, base_ref,
         for chunk in engine.save_image(ref):
             saved.write(chunk)
         saved.seek(0)
-        base = engine.image_layers(base_ref) if base_ref else []
+        base = (engine.image_layers(base_ref)
+                if base_ref and engine.dialect.loads_without_known_layers
+                else [])
         diff_ids, digest, size = _without_base(saved, filtered, base)
         filtered.seek(0)
         meta = {'name': 'resize of server %s' % instance.uuid,

@@ -12,9 +12,11 @@ import docker
 from docker import errors as docker_errors
 import fixtures
 from nova import objects
+import requests
 
 from nova_docker import naming
 
+DOCKER_MANIFEST_V2 = 'application/vnd.docker.distribution.manifest.v2+json'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES_DIR = os.environ.get('NOVA_DOCKER_TEST_IMAGES',
                             os.path.join(ROOT, '.test-images'))
@@ -36,6 +38,20 @@ def archive_bytes(name):
         return f.read()
 
 
+# A test image the engine has, but not through this driver (Docker has it
+# from tools/build-test-images.sh; the podman suite's engines start empty).
+HOST_IMAGE = 'ndtest/busybox:latest'
+
+
+def host_image(client):
+    """The engine's id of HOST_IMAGE, loaded first where it is missing."""
+    try:
+        return client.images.get(HOST_IMAGE).id
+    except docker_errors.ImageNotFound:
+        with open(archive_path('busybox'), 'rb') as f:
+            return client.images.load(f)[0].id
+
+
 def test_registry():
     """host:port of the loopback registry tools/run-tests.sh starts."""
     registry = os.environ.get('NOVA_DOCKER_TEST_REGISTRY')
@@ -43,6 +59,15 @@ def test_registry():
         raise RuntimeError('NOVA_DOCKER_TEST_REGISTRY is not set: run '
                            'tools/run-tests.sh, which starts the registry')
     return registry
+
+
+def registry_digest(repository, tag):
+    """The test registry's digest of repository:tag (its manifest's)."""
+    response = requests.head(
+        'http://%s/v2/%s/manifests/%s' % (test_registry(), repository, tag),
+        headers={'Accept': DOCKER_MANIFEST_V2}, timeout=30)
+    response.raise_for_status()
+    return response.headers['Docker-Content-Digest']
 
 
 def tar_bytes(files):
@@ -57,12 +82,11 @@ def tar_bytes(files):
 
 
 def second_engine_url():
-    """URL of the second engine tools/run-tests.sh starts."""
-    url = os.environ.get('NOVA_DOCKER_TEST_SECOND_ENGINE')
-    if not url:
-        raise RuntimeError('NOVA_DOCKER_TEST_SECOND_ENGINE is not set: run '
-                           'tools/run-tests.sh, which starts that engine')
-    return url
+    """URL of the second engine tools/run-tests.sh starts (a Podman one in
+    the podman suite)."""
+    if on_podman():
+        return podman_second_engine_url()
+    return _engine_url('NOVA_DOCKER_TEST_SECOND_ENGINE', 'that engine')
 
 
 def btrfs_engine_url():
@@ -76,31 +100,39 @@ def btrfs_engine_url():
 
 
 class OwnEngine(fixtures.Fixture):
-    """A Docker engine of the test's own (tools/second-engine.sh: its own
-    socket, data-root and exec-root), which the test may stop and start:
-    the shared engine is never stopped."""
-
-    SCRIPT = os.path.join(ROOT, 'tools', 'second-engine.sh')
+    """An engine of the test's own, which the test may stop and start (the
+    shared engine is never stopped): a dockerd (tools/second-engine.sh:
+    its own socket, data-root and exec-root), or in the podman suite a
+    Podman service (tools/podman-engine.sh: all its state in its own
+    directory; being daemonless, its containers outlive a stop)."""
 
     def _setUp(self):
-        self.state = self.useFixture(fixtures.TempDir()).path
-        self.url = 'unix://%s/docker.sock' % self.state
-        self.addCleanup(self.stop)
+        self.podman = on_podman()
+        # Short: a unix socket path has at most 107 characters.
+        self.state = self.useFixture(fixtures.TempDir(rootdir='/tmp')).path
+        self.script = os.path.join(ROOT, 'tools', 'podman-engine.sh'
+                                   if self.podman else 'second-engine.sh')
+        self.url = 'unix://%s/%s.sock' % (
+            self.state, 'podman' if self.podman else 'docker')
+        self.addCleanup(self._run, 'stop')
         self.start()
 
     def _run(self, action):
-        result = subprocess.run([self.SCRIPT, action, self.state],
+        result = subprocess.run([self.script, action, self.state],
                                 capture_output=True, timeout=120)
         if result.returncode:
-            raise RuntimeError('second-engine.sh %s failed: %s' % (
-                action, result.stderr.decode(errors='replace')))
+            raise RuntimeError('%s %s failed: %s' % (
+                os.path.basename(self.script), action,
+                result.stderr.decode(errors='replace')))
 
     def start(self):
         self._run('start')
         self.running = True
 
     def stop(self):
-        self._run('stop')
+        """The engine stops answering (dockerd stops its containers; a
+        Podman service leaves them running)."""
+        self._run('stop-service' if self.podman else 'stop')
         self.running = False
 
     def ensure_running(self):
@@ -207,8 +239,7 @@ def exec_in_container(client, name, argv):
 def _is_podman(client):
     known = getattr(client, '_nova_docker_test_is_podman', None)
     if known is None:
-        known = any(component['Name'] == 'Podman Engine'
-                    for component in client.version().get('Components', []))
+        known = is_podman(client)
         client._nova_docker_test_is_podman = known
     return known
 
@@ -239,8 +270,10 @@ def remove_tag(client, ref):
         try:
             client.images.remove(ref, force=True)
             return
-        except docker_errors.ImageNotFound:
-            return  # removed with an earlier tag of the same image
+        except docker_errors.NotFound:
+            # Removed with an earlier tag of the same image (Podman's 404
+            # is a NotFound: its words are not Docker's "No such image").
+            return
         except docker_errors.APIError as e:
             if 'unrecognized image ID' not in str(e) or attempt == 2:
                 raise
@@ -268,28 +301,44 @@ def make_instance(flavor=None, **kw):
     return instance
 
 
-def functional_engine_url(test):
-    """URL of the engine the functional suite drives: None (the default,
-    Docker's socket), or with NOVA_DOCKER_TEST_ENGINE=podman the Podman
-    engine tools/run-tests.sh starts (its podman-functional suite)."""
-    kind = os.environ.get('NOVA_DOCKER_TEST_ENGINE', 'docker')
-    if kind == 'podman':
-        return podman_engine_url(test)
-    if kind != 'docker':
-        raise RuntimeError('NOVA_DOCKER_TEST_ENGINE is docker or podman, '
-                           'not %r' % kind)
-    return None
+PODMAN_COMPONENT = 'Podman Engine'
 
 
-def podman_engine_url(test):
-    """URL of the Podman engine tools/run-tests.sh starts
-    (tools/podman-engine.sh). Without one the test is skipped, except on
-    CI (CI=true), where a missing Podman fails it."""
-    url = os.environ.get('NOVA_DOCKER_TEST_PODMAN')
-    if url:
-        return url
-    why = ('NOVA_DOCKER_TEST_PODMAN is not set: run tools/run-tests.sh '
-           'podman, which starts a Podman engine')
-    if os.environ.get('CI') == 'true':
-        raise RuntimeError(why)
-    test.skipTest(why)
+def on_podman():
+    """Whether the API tests' compute hosts drive Podman: the podman suite
+    of tools/run-tests.sh sets NOVA_DOCKER_TEST_ENGINE=podman and runs the
+    same tests as on Docker."""
+    return os.environ.get('NOVA_DOCKER_TEST_ENGINE') == 'podman'
+
+
+def is_podman(client):
+    """Whether the engine answering ``client`` is Podman."""
+    return any(component['Name'] == PODMAN_COMPONENT
+               for component in client.version().get('Components', []))
+
+
+def _engine_url(variable, starts):
+    url = os.environ.get(variable)
+    if not url:
+        raise RuntimeError('%s is not set: run tools/run-tests.sh, which '
+                           'starts %s' % (variable, starts))
+    return url
+
+
+def podman_engine_url():
+    """URL of the Podman engine the podman suite starts
+    (tools/podman-engine.sh)."""
+    return _engine_url('NOVA_DOCKER_TEST_PODMAN', 'a Podman engine')
+
+
+def podman_second_engine_url():
+    """URL of the second Podman engine the podman suite starts (the second
+    compute host of migrations and evacuation)."""
+    return _engine_url('NOVA_DOCKER_TEST_PODMAN_SECOND',
+                       'a second Podman engine')
+
+
+def default_engine_url():
+    """The engine of a test's compute host: on Docker the shared engine
+    (None: /var/run/docker.sock), in the podman suite its Podman."""
+    return podman_engine_url() if on_podman() else None

@@ -5,18 +5,22 @@
 # log and network configuration. The host's default Podman storage (/var/lib/containers) is
 # never touched. cgroupfs (no systemd here); events to a file (no journald).
 # Images come from the locally built test archives (no registry).
-# Usage: tools/podman-engine.sh start|stop STATE_DIR
-# (stop also removes this engine's containers: they outlive the service)
+# Usage: tools/podman-engine.sh start|stop|stop-service|stop-containers STATE_DIR
+# (stop also removes this engine's containers: they outlive the service;
+# stop-service stops the service alone, as an engine restart does, and
+# start serves them again; stop-containers stops them first, as a host
+# reboot leaves them)
 set -euo pipefail
 # shellcheck source=tools/engine-lib.sh
 . "$(dirname "$0")/engine-lib.sh"
 
-action=${1:?usage: podman-engine.sh start|stop STATE_DIR}
-state=${2:?usage: podman-engine.sh start|stop STATE_DIR}
+action=${1:?usage: podman-engine.sh start|stop|stop-service|stop-containers STATE_DIR}
+state=${2:?usage: podman-engine.sh start|stop|stop-service|stop-containers STATE_DIR}
 state=$(mkdir -p "$state" && cd "$state" && pwd)
 sock=$state/podman.sock
 conf=$state/containers.conf
 export CONTAINERS_CONF=$conf
+export CONTAINERS_REGISTRIES_CONF=$state/registries.conf
 
 podman_() {
   podman --root "$state/root" --runroot "$state/run" --storage-driver overlay "$@"
@@ -46,6 +50,14 @@ exit_command_delay = 10
 network_backend = "cni"
 network_config_dir = "$state/net"
 CONF
+    # Docker takes a registry on loopback for plain HTTP; Podman only one
+    # listed as insecure: the test registry (tools/test-registry.sh), if
+    # any. Nothing of the host's registries.conf is read.
+    : >"$state/registries.conf"
+    if [ -n "${NOVA_DOCKER_TEST_REGISTRY:-}" ]; then
+      printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' \
+        "$NOVA_DOCKER_TEST_REGISTRY" >"$state/registries.conf"
+    fi
     # Not through podman_: the pid file must name podman, not a subshell.
     # Run in STATE_DIR: Podman 4.3's conmon writes a container's OOM
     # marker ("oom") into its working directory, the service's.
@@ -91,6 +103,16 @@ CONF
     fi
     # The storage keeps its graph root bind-mounted on itself.
     unmount_below "$state"
+    ;;
+  stop-service)
+    stop_pid_file "$state/podman.pid"
+    ;;
+  stop-containers)
+    # Podman stops no paused container: thawed first, as a reboot ends
+    # them too.
+    podman_ unpause --all >/dev/null 2>&1 || true
+    podman_ stop --all --time 0 >/dev/null
+    stop_pid_file "$state/podman.pid"
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

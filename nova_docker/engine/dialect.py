@@ -93,6 +93,16 @@ class DockerDialect(object):
             state['Status'] = self.status(state['Status'])
         return record
 
+    def commit_args(self, blank_labels):
+        """Commit arguments (docker.APIClient.commit) that leave these
+        labels, copied from the container, empty in the image."""
+        return {'conf': {'Labels': {label: '' for label in blank_labels}}}
+
+    # Whether a load skips a layer the engine already has without opening
+    # its file: an archive may then leave such layers out (a move sends
+    # only what the server wrote).
+    loads_without_known_layers = True
+
     def path_stat(self, stat):
         """The engine's stat of a path in a container, with
         ``linkTarget`` set only for a symbolic link."""
@@ -163,6 +173,16 @@ class PodmanDialect(DockerDialect):
             '%s:%s:ro' % (owner['HostsPath'], ETC_HOSTS)]
         return dict(config, Hostname=owner['Config']['Hostname'],
                     HostConfig=host_config)
+
+    # Podman 4.3's load reads every layer the manifest names ("payload
+    # does not match any of the supported image formats" for a missing
+    # one): a move sends the whole image.
+    loads_without_known_layers = False
+
+    def commit_args(self, blank_labels):
+        # Podman's commit ignores the config body; it takes Dockerfile
+        # instructions.
+        return {'changes': ['LABEL %s=""' % label for label in blank_labels]}
 
     def short_tag(self, tag):
         # Podman lists fully qualified names: a tag made through the API

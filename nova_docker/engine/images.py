@@ -116,7 +116,7 @@ class ImageCalls(object):
             return self.client.api.commit(
                 naming.container_name(instance_uuid), repository=repository,
                 tag=tag, pause=True,
-                conf={'Labels': {label: '' for label in blank_labels}})['Id']
+                **self.dialect.commit_args(blank_labels))['Id']
 
     def save_image(self, ref):
         """The ``docker save`` archive of ``ref``, as a stream of chunks."""

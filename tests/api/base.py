@@ -36,15 +36,19 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
 
     ADMIN_API = True
     microversion = 'latest'
-    # The engine the compute service and the test use (None: the shared
-    # one on /var/run/docker.sock).
-    # URL of the engine this compute host uses: the shared one unless a
-    # test gives it one of its own (support.OwnEngine) before setUp.
+    # URL of the engine this compute host uses: the shared one (None:
+    # /var/run/docker.sock; in the podman suite its Podman) unless a test
+    # gives it one of its own (support.OwnEngine) before setUp.
     engine_url = None
 
     def setUp(self):
         self.host = support.unique_host()
+        if self.engine_url is None:
+            self.engine_url = support.default_engine_url()
         self.docker = support.engine_client(self.engine_url)
+        # A test meant for Podman that silently ran on Docker (or the
+        # reverse) would prove nothing.
+        self.assertEqual(support.on_podman(), support.is_podman(self.docker))
         self.engine_cleanup = support.EngineCleanup(self.docker, self.host)
         super().setUp()
         self.useFixture(self.engine_cleanup)

@@ -88,9 +88,17 @@ class EngineEventsTest(EventsTestMixin, base.DockerAPITestCase):
 
         self.exec_in(server, 'mkdir', '/tmp/oom', '/tmp/go')
         server = self.wait_for_status(server, 'SHUTOFF')
-        self.assertTrue(self.container(server)['State']['OOMKilled'])
-        self.assertEqual(power_state.CRASHED,
-                         server['OS-EXT-STS:power_state'])
+        # Podman 4.3 reports neither an 'oom' event nor State.OOMKilled:
+        # its conmon (2.1.6) writes its marker file into its working
+        # directory, where Podman does not look (README: Podman). There
+        # the server is SHUTOFF, but Shutdown, not Crashed; when Podman
+        # reports it, this fails: it shows Crashed as on Docker.
+        oom_reported = not support.on_podman()
+        self.assertEqual(oom_reported,
+                         self.container(server)['State']['OOMKilled'])
+        self.assertEqual(
+            power_state.CRASHED if oom_reported else power_state.SHUTDOWN,
+            server['OS-EXT-STS:power_state'])
 
     def test_reboots_stop_start_and_restart_keep_the_server_as_asked(self):
         server = self.boot(self.create_docker_image())
@@ -201,5 +209,10 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
         # The ACTIVE server is running again (nova_docker/recovery.py);
         # the event stream is back: a kill behind Nova's back is seen.
         self.wait_until(lambda: self.container_status(kept) == 'running')
+        # Podman's containers outlive its service: the server runs before
+        # the pass over the servers is done, which takes a stop seen
+        # meanwhile for the engine's doing and starts the server again.
+        self.wait_until(
+            lambda: 'after the engine came back' in self.stdlog.logger.output)
         self.docker.api.kill(self.container(kept)['Id'])
         self.wait_for_status(kept, 'SHUTOFF')

@@ -79,7 +79,7 @@ class ImageCacheTest(base.DockerAPITestCase):
         unused = self.create_docker_image(os_command_line='sleep 100000')
         self.boot(used)
         self._delete_server(self.boot(unused))
-        foreign = self.docker.images.get('ndtest/busybox:latest').id
+        foreign = support.host_image(self.docker)
         self.flags(remove_unused_original_minimum_age_seconds=0,
                    group='image_cache')
 
@@ -89,8 +89,7 @@ class ImageCacheTest(base.DockerAPITestCase):
         self.assert_no_image_tag(unused)
         self.assertEqual(1, len(self.docker.images.list(
             name=naming.IMAGE_REPOSITORY + used)))
-        self.assertEqual(foreign,
-                         self.docker.images.get('ndtest/busybox:latest').id)
+        self.assertEqual(foreign, support.host_image(self.docker))
 
     def test_young_images_stay(self):
         unused = self.create_docker_image()
@@ -101,8 +100,10 @@ class ImageCacheTest(base.DockerAPITestCase):
         self.compute.manager._run_image_cache_manager_pass(
             nova_context.get_admin_context())
 
-        self.assertEqual(1, len(self.docker.images.list(
-            name=naming.IMAGE_REPOSITORY + unused)))
+        # Podman records no tag time: there ageing removes unused images
+        # whatever their age (README: Podman).
+        self.assertEqual(0 if support.on_podman() else 1, len(
+            self.docker.images.list(name=naming.IMAGE_REPOSITORY + unused)))
 
     def test_aggregate_image_precache(self):
         image_id = self.create_docker_image()

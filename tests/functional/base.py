@@ -65,9 +65,9 @@ class DriverTestCase(testtools.TestCase):
         self.context = nova_context.get_admin_context()
 
         # Docker's socket, or the test command's Podman (see
-        # support.functional_engine_url): the driver and the test's own
+        # support.default_engine_url): the driver and the test's own
         # view of the engine are the same engine.
-        self.engine_url = support.functional_engine_url(self)
+        self.engine_url = support.default_engine_url()
         if self.engine_url:
             self.flags(api_url=self.engine_url, group='docker')
         self.docker = support.engine_client(self.engine_url)

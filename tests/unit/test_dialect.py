@@ -93,6 +93,12 @@ class DialectTest(testtools.TestCase):
                          self.podman.event_filter(actions))
         self.assertEqual(list(actions), self.docker.event_filter(actions))
 
+    def test_commit_blanks_labels_as_each_engine_takes_it(self):
+        self.assertEqual({'conf': {'Labels': {'a.b': '', 'c': ''}}},
+                         self.docker.commit_args(('a.b', 'c')))
+        self.assertEqual({'changes': ['LABEL a.b=""', 'LABEL c=""']},
+                         self.podman.commit_args(('a.b', 'c')))
+
     def test_restart_marker(self):
         # Podman's info ID is new on every call (not a marker) and info is
         # slow there: the watch only pings it.
