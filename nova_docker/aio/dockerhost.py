@@ -50,6 +50,12 @@ class DockerHost:
     def start(self):
         """Start everything; the waits are in ``wait``."""
         os.makedirs(self.engine, exist_ok=True)
+        self.host.start()
+        self.start_compute()
+
+    def start_compute(self):
+        """This host's engine (waited for), console relay and nova-compute
+        (re-runnable: also the e2e evacuation's recovering host)."""
         dockerd = self.host.service('dockerd')
         pid = services.start(self.layout, dockerd, [
             'dockerd', '--host', 'unix://' + self.docker_sock,
@@ -59,7 +65,6 @@ class DockerHost:
             # No live-restore: ``down`` leaves nothing of this host
             # running (its servers stop with their engine).
             '--bridge', 'none', '--iptables=false', '--ip-masq=false'])
-        self.host.start()
         wait_for(lambda: system.docker_answers(self.docker_sock), 60,
                  dockerd, self.layout.log(dockerd),
                  alive=lambda: services.read_pid(
@@ -74,6 +79,23 @@ class DockerHost:
         self.host.start_in_netns('nova-compute', [
             self.layout.bin('nova-compute'), '--config-file',
             self.compute_conf])
+
+    def stop_compute(self):
+        """{service: pid} of what was running: nova-compute, the console
+        relay and the engine (its servers stop with it), as on a host
+        that fails; its switch and agent keep running."""
+        stopped = services.stop(self.layout, [
+            self.host.service(base) for base in ('nova-compute',
+                                                 'console-relay')])
+        stopped.update(services.stop(self.layout,
+                                     [self.host.service('dockerd')]))
+        # dockerd may leave mounts under its roots behind.
+        with open('/proc/mounts') as f:
+            points = [line.split()[1] for line in f
+                      if line.split()[1].startswith(self.engine + '/')]
+        for point in sorted(points, reverse=True):
+            subprocess.call(['umount', point])
+        return stopped
 
     def serial_ports(self):
         first = self.layout.ports['serial_2']
@@ -112,18 +134,8 @@ class DockerHost:
     def stop(self):
         """{service: pid} of what was running. The servers' containers
         stop with their engine and stay in its data-root."""
-        stopped = services.stop(self.layout, [
-            self.host.service(base) for base in ('nova-compute',
-                                                 'console-relay')])
+        stopped = self.stop_compute()
         stopped.update(self.host.stop())
-        stopped.update(services.stop(self.layout,
-                                     [self.host.service('dockerd')]))
-        # dockerd may leave mounts under its roots behind.
-        with open('/proc/mounts') as f:
-            points = [line.split()[1] for line in f
-                      if line.split()[1].startswith(self.engine + '/')]
-        for point in sorted(points, reverse=True):
-            subprocess.call(['umount', point])
         return stopped
 
     def health(self):
