@@ -43,8 +43,9 @@ class TestTwoHostEvacuate(TwoHostCase):
         self.addCleanup(self.bring_back, second, failing, unless_back=True)
         osc(*SERVICE_API, 'compute', 'service', 'set', '--down', failing,
             'nova-compute')
-        # Before 2.95 an evacuated server keeps running. No --wait: it
-        # may miss the end (the server ACTIVE on the other host).
+        # Before 2.95 an evacuated server keeps running. No --wait: in
+        # python-openstackclient 10.5 it never ends (it looks for the
+        # lowered status 'active' among ['ACTIVE'], with no deadline).
         osc('--os-compute-api-version', '2.94', 'server', 'evacuate',
             '--host', first, moving)
         moved = self.wait_moved(moving, first)
