@@ -16,6 +16,8 @@ from nova_docker.aio import services
 from nova_docker.aio import system
 
 SUFFIX = '2'
+# Servers' serial consoles served at once by this host.
+SERIAL_PORTS = 20
 
 
 def reserved_memory_mb():
@@ -48,6 +50,12 @@ class DockerHost:
     def start(self):
         """Start everything; the waits are in ``wait``."""
         os.makedirs(self.engine, exist_ok=True)
+        self.host.start()
+        self.start_compute()
+
+    def start_compute(self):
+        """This host's engine (waited for), console relay and nova-compute
+        (re-runnable: also the e2e evacuation's recovering host)."""
         dockerd = self.host.service('dockerd')
         pid = services.start(self.layout, dockerd, [
             'dockerd', '--host', 'unix://' + self.docker_sock,
@@ -57,15 +65,41 @@ class DockerHost:
             # No live-restore: ``down`` leaves nothing of this host
             # running (its servers stop with their engine).
             '--bridge', 'none', '--iptables=false', '--ip-masq=false'])
-        self.host.start()
         wait_for(lambda: system.docker_answers(self.docker_sock), 60,
                  dockerd, self.layout.log(dockerd),
                  alive=lambda: services.read_pid(
                      self.layout.pidfile(dockerd)) == pid)
         configs.write(self.compute_conf, self.nova_config())
+        # nova-serialproxy runs in the machine's namespace, this host's
+        # console endpoints on the loopback of its own.
+        first, last = self.serial_ports()
+        services.start(self.layout, self.host.service('console-relay'), [
+            self.layout.bin('python'), '-m', 'nova_docker.aio.nsnet',
+            'expose', self.host.netns, str(first), str(last)])
         self.host.start_in_netns('nova-compute', [
             self.layout.bin('nova-compute'), '--config-file',
             self.compute_conf])
+
+    def stop_compute(self):
+        """{service: pid} of what was running: nova-compute, the console
+        relay and the engine (its servers stop with it), as on a host
+        that fails; its switch and agent keep running."""
+        stopped = services.stop(self.layout, [
+            self.host.service(base) for base in ('nova-compute',
+                                                 'console-relay')])
+        stopped.update(services.stop(self.layout,
+                                     [self.host.service('dockerd')]))
+        # dockerd may leave mounts under its roots behind.
+        with open('/proc/mounts') as f:
+            points = [line.split()[1] for line in f
+                      if line.split()[1].startswith(self.engine + '/')]
+        for point in sorted(points, reverse=True):
+            subprocess.call(['umount', point])
+        return stopped
+
+    def serial_ports(self):
+        first = self.layout.ports['serial_2']
+        return first, first + SERIAL_PORTS - 1
 
     def nova_config(self):
         sections = configs.nova_compute(self.layout)
@@ -73,6 +107,13 @@ class DockerHost:
             sections[section] = dict(sections.get(section, {}), **options)
         sections['DEFAULT']['reserved_host_memory_mb'] = str(
             reserved_memory_mb())
+        # ``down`` stops this host's servers with its engine, as a host
+        # that powers off: at the next ``up`` nova-compute starts those
+        # Nova has running (ports plugged again), as after a reboot.
+        sections['DEFAULT']['resume_guests_state_on_host_boot'] = 'True'
+        sections['serial_console'] = dict(
+            sections['serial_console'],
+            port_range='%d:%d' % self.serial_ports())
         sections['docker'] = dict(sections['docker'],
                                   api_url='unix://' + self.docker_sock)
         helper = '%s --config-file %s' % (self.layout.bin('privsep-helper'),
@@ -93,26 +134,19 @@ class DockerHost:
     def stop(self):
         """{service: pid} of what was running. The servers' containers
         stop with their engine and stay in its data-root."""
-        stopped = services.stop(self.layout, [
-            self.host.service('nova-compute')])
+        stopped = self.stop_compute()
         stopped.update(self.host.stop())
-        stopped.update(services.stop(self.layout,
-                                     [self.host.service('dockerd')]))
-        # dockerd may leave mounts under its roots behind.
-        with open('/proc/mounts') as f:
-            points = [line.split()[1] for line in f
-                      if line.split()[1].startswith(self.engine + '/')]
-        for point in sorted(points, reverse=True):
-            subprocess.call(['umount', point])
         return stopped
 
     def health(self):
         rows = {}
-        for base in ('dockerd', 'nova-compute'):
+        for base in ('dockerd', 'nova-compute', 'console-relay'):
             pid = services.read_pid(self.layout.pidfile(
                 self.host.service(base)))
             rows[self.host.service(base)] = [pid, bool(pid), '']
         rows[self.host.service('dockerd')][2] = 'unix://' + self.docker_sock
+        rows[self.host.service('console-relay')][2] = (
+            '127.0.0.1:%d-%d' % self.serial_ports())
         compute = rows[self.host.service('nova-compute')]
         try:
             c = bootstrap.admin_client(self.layout)

@@ -38,6 +38,9 @@ BASE_PORTS = {
     'openflow': 6633,
     # nova-serialproxy (websockets to servers' serial consoles).
     'serialproxy': 6083,
+    # The second Docker host's console endpoints (SERIAL_PORTS of them),
+    # beyond Nova's default range 10000-20000, which the first host uses.
+    'serial_2': 20100,
 }
 
 

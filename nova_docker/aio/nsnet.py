@@ -15,6 +15,10 @@ standard-library part of the all-in-one:
     127.0.0.1:PORT inside the namespace forwards to 127.0.0.1:PORT of the
     host: the host's services (APIs, RabbitMQ) listen on its loopback only,
     and no address is added outside the namespace.
+``python -m nova_docker.aio.nsnet expose NETNS FIRST LAST``
+    the other way: 127.0.0.1:PORT of the host, for each PORT from FIRST to
+    LAST, forwards to 127.0.0.1:PORT inside the namespace (nova-serialproxy
+    reaching the serial console endpoints of the host's nova-compute).
 
 Only names the all-in-one gives are touched (see ``_check``).
 """
@@ -134,6 +138,20 @@ def relay(netns_name, ports):
     home = '/proc/self/ns/net'
     home_fd = os.open(home, os.O_RDONLY)
     _setns(os.path.join(NETNS_DIR, netns_name))
+    listeners = _listen(ports)
+    _setns('/proc/self/fd/%d' % home_fd)
+    os.close(home_fd)
+    asyncio.run(_serve(listeners))
+
+
+def expose(netns_name, ports):
+    """Listen in the host's namespace, connect from inside NETNS."""
+    listeners = _listen(ports)
+    _setns(os.path.join(NETNS_DIR, netns_name))
+    asyncio.run(_serve(listeners))
+
+
+def _listen(ports):
     listeners = []
     for port in ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -141,9 +159,7 @@ def relay(netns_name, ports):
         sock.bind(('127.0.0.1', port))
         sock.listen(128)
         listeners.append((port, sock))
-    _setns('/proc/self/fd/%d' % home_fd)
-    os.close(home_fd)
-    asyncio.run(_serve(listeners))
+    return listeners
 
 
 def main(argv):
@@ -160,6 +176,9 @@ def main(argv):
     elif command == 'relay':
         _check(netns_name)
         relay(netns_name, [int(p) for p in rest])
+    elif command == 'expose':
+        _check(netns_name)
+        expose(netns_name, range(int(rest[0]), int(rest[1]) + 1))
     else:
         raise SystemExit('unknown command %s' % command)
 

@@ -13,6 +13,7 @@ import unittest
 from nova_docker.aio import dockerhost
 from nova_docker.aio import layout
 from nova_docker import netplan
+from tests.e2e import test_console
 from tests.e2e.test_cli import STATE, osc
 from tests.e2e.test_network import (PrivateNetworkCase, SETTINGS, exec_in,
                                     switch_ports)
@@ -23,7 +24,7 @@ from tests.e2e.test_network import (PrivateNetworkCase, SETTINGS, exec_in,
 Host = collections.namedtuple('Host', 'engine ovsdb netns')
 
 
-class TestTwoHostMigration(PrivateNetworkCase):
+class TwoHostCase(PrivateNetworkCase):
 
     @classmethod
     def setUpClass(cls):
@@ -87,6 +88,22 @@ class TestTwoHostMigration(PrivateNetworkCase):
             self.assert_pings(b, self.addresses(port_a)[version], within=30,
                               engine=host_b.engine)
 
+    def assert_console_answers(self, server_id):
+        """Its serial console, through nova-serialproxy in the machine's
+        namespace, whichever host the server is on."""
+        url = osc('console', 'url', 'show', '--serial', '-f', 'json',
+                  server_id)['url']
+        client = test_console.SerialConsoleClient(url)
+        try:
+            said = client.type_and_read(b'expr 6 \\* 7\n', b'42\r\n')
+            self.assertIn(b'42\r\n', said)
+        finally:
+            if client.socket is not None:  # None: the proxy closed it
+                client.close()
+
+
+class TestTwoHostMigration(TwoHostCase):
+
     def test_server_with_a_port_migrates_and_a_resize_reverts(self):
         image = self.create_image(os.path.join(self.images, 'busybox.tar'))
         moving = self.boot(image['id'])['id']
@@ -107,6 +124,7 @@ class TestTwoHostMigration(PrivateNetworkCase):
         self.assertEqual(self.addresses(port), self.addresses(moved))
         self.assertEqual(addresses, self.server(moving)['addresses'])
         self.assert_reach_each_other(moving, staying, moved, port_staying)
+        self.assert_console_answers(moving)
 
         # For the same reason a resize from the second host crosses to
         # the first; reverted, the server is back as it was.

@@ -290,6 +290,20 @@ class TestSecondComputeHost(unittest.TestCase):
         self.assertEqual(total_mb // 2, int(
             nova['DEFAULT']['reserved_host_memory_mb']))
 
+    def test_its_consoles_and_servers_outlive_its_restarts(self):
+        nova = self.second.nova_config()
+        # Its console endpoints (relayed to the machine's loopback) never
+        # collide with the first host's (Nova's default range).
+        first, last = (int(p) for p in
+                       nova['serial_console']['port_range'].split(':'))
+        self.assertGreater(first, 20000)
+        self.assertEqual(dockerhost.SERIAL_PORTS, last - first + 1)
+        self.assertNotIn('port_range', configs.nova_compute(
+            self.layout)['serial_console'])
+        # Servers Nova has running start again when it comes back.
+        self.assertEqual(
+            'True', nova['DEFAULT']['resume_guests_state_on_host_boot'])
+
     def test_its_agent_reports_for_it_with_its_own_tunnel_endpoint(self):
         agent = self.second.host.agent_config()
         first = configs.openvswitch_agent(self.layout)
