@@ -86,6 +86,12 @@ class DockerAPITestCase(integrated_helpers._IntegratedTestBase):
         # Spawn's settle check is part of what is tested: give busy CI
         # machines a margin.
         self.flags(spawn_settle_seconds=0.2, group='docker')
+        # Nova's config fixture sets 0: a stopping compute service then
+        # runs the driver's cleanup_host in a thread it does not wait for,
+        # whose end (Nova shuts down every thread pool of the process)
+        # could land in the next test. As in production, wait for it (20 s
+        # are all cleanup_host's: no wait for tasks in progress).
+        self.flags(manager_shutdown_timeout=20)
         super()._setup_services()
 
     def _setup_compute_service(self):
