@@ -189,10 +189,17 @@ export NOVA_DOCKER_TEST_IMAGES=$IMAGES
 # -- suites ------------------------------------------------------------------
 failed=()
 passed_tests=0 failed_tests=0 skipped_tests=0
-run_suite() {  # name, then the command
-  local name=$1; shift
+cpu_ticks() {  # busy and total CPU ticks since boot, from /proc/stat
+  awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat
+}
+run_suite() {  # name, then the command; says its wall time and how busy the CPUs were
+  local name=$1 t0 b0 a0 b1 a1 took; shift
   step "suite: $name"
-  if "$@"; then echo "suite $name: passed"; else failed+=("$name"); echo "suite $name: FAILED" | tee -a "$LOGS/failures"; fi
+  t0=$(date +%s); read -r b0 a0 < <(cpu_ticks)
+  if "$@"; then took=passed; else failed+=("$name"); took=FAILED; fi
+  read -r b1 a1 < <(cpu_ticks)
+  echo "suite $name: $took in $(( $(date +%s) - t0 )) s, CPUs $(( 100 * (b1 - b0) / (a1 - a0 + 1) ))% busy" \
+    | if [ $took = FAILED ]; then tee -a "$LOGS/failures"; else cat; fi
 }
 count_run() {  # add a stestr run's totals (its output file) to the closing line
   local n
