@@ -128,9 +128,9 @@ def memory(flavor):
     """Hard limit at the flavor's RAM, with no swap on top."""
     if flavor.memory_mb < ENGINE_MIN_MEMORY_MB:
         raise nova_exception.FlavorMemoryTooSmall(
-            message='Flavor %s has %d MB of RAM; the Docker engine needs at '
-                    'least %d MB.' % (flavor.name, flavor.memory_mb,
-                                      ENGINE_MIN_MEMORY_MB))
+            message='Flavor %s has %d MB of RAM; the container engine '
+                    'needs at least %d MB.' % (flavor.name, flavor.memory_mb,
+                                               ENGINE_MIN_MEMORY_MB))
     limit = flavor.memory_mb * units.Mi
     return {'mem_limit': limit, 'memswap_limit': limit}
 

@@ -159,12 +159,14 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
         deleted = self.boot(image_id)
 
         self.own_engine.stop()
+        # Named as what it is: it answered before it went away.
+        away = 'The %s at %s is not answering' % (
+            support.engine_name(), self.engine_url)
         self.api.post_server_action(kept['id'], {'os-stop': None})
-        self.assertIn(self.engine_url,
-                      self.failed_action_details(kept, 'stop', 'stop'))
+        self.assertIn(away, self.failed_action_details(kept, 'stop', 'stop'))
         self.api.post_server_action(kept['id'],
                                     {'reboot': {'type': 'HARD'}})
-        self.assertIn(self.engine_url,
+        self.assertIn(away,
                       self.failed_action_details(kept, 'reboot', 'reboot'))
         # Nova records the failed event before it clears the task.
         self.wait_for_status(kept, 'ACTIVE')
@@ -175,7 +177,7 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
         self.wait_for_status(kept, 'ACTIVE')
         fault = objects.InstanceFault.get_latest_for_instance(
             nova_context.get_admin_context(), kept['id'])
-        self.assertIn(self.engine_url, fault.message)
+        self.assertIn(away, fault.message)
         self.assertRaises(nova_exception.ImageNotFound, self.glance.show,
                           None, image['image_id'])
 
@@ -184,7 +186,9 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
         self.wait_until(lambda: self.service()['status'] == 'disabled')
         service = self.service()
         self.assertEqual('up', service['state'])
-        self.assertIn(self.engine_url, service['disabled_reason'])
+        self.assertEqual('AUTO: the %s at %s does not answer' % (
+            support.engine_name(), self.engine_url),
+            service['disabled_reason'])
         server = self._build_server(image_uuid=image_id,
                                     flavor_id=self.create_flavor(),
                                     networks='none')
