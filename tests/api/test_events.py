@@ -201,8 +201,10 @@ class EngineAwayTest(EventsTestMixin, base.DockerAPITestCase):
 
         self.own_engine.start()
         self.wait_until(lambda: self.service()['status'] == 'enabled')
-        # The delete asked for meanwhile completes on the engine.
-        self.wait_until(lambda: not self.docker.containers.list(
+        # The delete asked for meanwhile completes on the engine. (The
+        # listing alone: containers.list() inspects each container it
+        # lists, which fails on one removed in between.)
+        self.wait_until(lambda: not self.docker.api.containers(
             all=True, filters={'name': 'nova-' + deleted['id']}))
         # The ACTIVE server is running again (nova_docker/recovery.py);
         # the event stream is back: a kill behind Nova's back is seen.
