@@ -50,7 +50,7 @@ for arg in "\$@"; do
   prev=\$arg
 done
 if [ -n "\$bundle" ]; then cd "\$bundle" || exit 1; fi
-exec $real_conmon "\$@"
+exec "$real_conmon" "\$@"
 WRAPPER
     chmod 755 "$state/conmon"
     cat >"$conf" <<CONF
