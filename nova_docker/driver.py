@@ -31,6 +31,7 @@ from nova_docker import configdrive
 from nova_docker import console
 from nova_docker import diagnostics
 from nova_docker import engine as engine_mod
+from nova_docker import etcfiles
 from nova_docker import events
 from nova_docker import exception
 from nova_docker import guest
@@ -258,14 +259,15 @@ class DockerDriver(driver.ComputeDriver):
         guest.checked_paths(instance, injected_files)
         image = self._images.prepare(context, image_meta)
         try:
-            guest_args = configdrive.write(instance, injected_files,
-                                           admin_password, network_info)
-            # NICs first, in a namespace the workload joins; the workload
-            # is made while Neutron wires them.
+            # NICs first, in a namespace the workload joins; the namespace
+            # is made while Nova allocates the ports, the workload while
+            # Neutron wires them.
             with self._namespaces.creating(
-                    instance, network_info or [], CONF.docker,
+                    instance, network_info, CONF.docker,
                     vifplugged.waiter(self.virtapi, instance,
                                       power_on)) as infra_name:
+                guest_args = configdrive.write(instance, injected_files,
+                                               admin_password, network_info)
                 try:
                     self._create_workload(instance, image.engine_id,
                                           image.config, image_meta, infra_name,
@@ -304,7 +306,8 @@ class DockerDriver(driver.ComputeDriver):
         self._report_unenforced(instance, container.unenforced)
         create_args = dict(container.create_args, **(guest_args or {}))
         if infra_name is not None:
-            create_args = spec.joined(create_args, infra_name)
+            create_args = etcfiles.mounted(
+                spec.joined(create_args, infra_name), instance)
         self._engine.create(instance.uuid, engine_image_id, create_args)
 
     def _create_moved_workload(self, instance, engine_image_id, image_config,
@@ -359,6 +362,7 @@ class DockerDriver(driver.ComputeDriver):
         try:
             self._engine.remove(instance.uuid)
             self._namespaces.remove(instance, network_info or [])
+            etcfiles.remove(instance)
             configdrive.remove(instance)
         except Exception:
             LOG.exception('Removing the containers of a failed spawn failed',
@@ -404,6 +408,7 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_secrets=True):
         # destroy removed the workload; its namespace goes with the infra.
         if destroy_disks:
+            etcfiles.remove(instance)
             configdrive.remove(instance)
         if instance.host and instance.host != self._host:
             # Evacuated while this host was down (Nova's clean-up at

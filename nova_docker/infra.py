@@ -42,6 +42,7 @@ from oslo_utils import units
 
 from nova_docker import archive as archives
 from nova_docker import crashpoint
+from nova_docker import etcfiles
 from nova_docker import exception
 from nova_docker import naming
 from nova_docker import netplan
@@ -92,6 +93,13 @@ class NetworkNamespaces(object):
         network-vif-plugged ends, as libvirt defines a domain paused while
         it waits: creating the workload then overlaps the agent's wiring.
 
+        While Nova is still allocating the ports (``network_info`` is its
+        NetworkInfoAsyncWrapper, not answered yet), the infra container is
+        created and started first and the ports awaited after: the
+        engine's work overlaps Neutron's port create and binding. Their
+        addresses and DNS servers go into files of the server's (see
+        etcfiles), not into the infra container's create arguments.
+
         A server without ports gets None: it runs alone with no network
         (one container, as fast to spawn as a bare docker run) and cannot
         take hot-plugged ports.
@@ -100,26 +108,31 @@ class NetworkNamespaces(object):
         to wait for. Anything created here is removed again if a step, or
         the body, fails.
         """
-        if network_info:
+        early = allocating(network_info)
+        if not (early or network_info):
+            return _no_infra()
+        if not early:
             network.check_supported(instance, network_info)
-        return self._creating(instance, network_info,
-                              netplan.plan(network_info), docker_conf,
+        return self._creating(instance, network_info, docker_conf,
                               wait_for_events)
 
     @contextlib.contextmanager
-    def _creating(self, instance, network_info, plan, docker_conf,
+    def _creating(self, instance, network_info, docker_conf,
                   wait_for_events):
-        if not network_info:
-            yield None
-            return
-        args = create_args(instance, self._host, plan.dns,
-                           [a for i in plan.interfaces
-                            for a, _ in i.addresses],
-                           docker_conf.log_max_size)
+        args = create_args(instance, self._host, docker_conf.log_max_size)
         try:
             if self._image is None:
                 self._image = ensure_image(self._engine, docker_conf)
             netns = self._engine.create_infra(instance.uuid, self._image, args)
+            # Nova's allocation errors raise here.
+            if not network_info:
+                # Nova allocated no port after all.
+                self._engine.remove_infra(instance.uuid)
+                yield None
+                return
+            network.check_supported(instance, network_info)
+            plan = netplan.plan(network_info)
+            etcfiles.write(instance, plan)
             with wait_for_events(network.events_to_wait_for(network_info)):
                 network.plug(instance, network_info, plan, netns)
                 crashpoint.reached(crashpoint.INFRA_CREATED)
@@ -157,8 +170,8 @@ class NetworkNamespaces(object):
             # A workload still running holds the old namespace and with it
             # the old veth pairs: remove them before plugging anew.
             network.unplug(instance, network_info, plan)
-            with self._creating(instance, network_info, plan,
-                                self._docker_conf, _no_events):
+            with self._creating(instance, network_info, self._docker_conf,
+                                _no_events):
                 pass
             return REMADE
         LOG.info('Started the infra container again', instance=instance)
@@ -230,6 +243,19 @@ class NetworkNamespaces(object):
         network.unplug_one(instance, vif, iface)
 
 
+def allocating(network_info):
+    """Whether Nova is still allocating the server's ports: its
+    NetworkInfoAsyncWrapper holds the allocation's future until waited
+    for (a boot with ``--nic none`` has one too, answered at once)."""
+    future = getattr(network_info, '_future', None)
+    return future is not None and not future.done()
+
+
+@contextlib.contextmanager
+def _no_infra():
+    yield None
+
+
 @contextlib.contextmanager
 def _no_events(events):
     """A namespace made again plugs ports Neutron already reported bound:
@@ -242,12 +268,12 @@ INFRA_MEMORY_MB = 16
 INFRA_PIDS_LIMIT = 8
 
 
-def create_args(instance, host, dns_servers, addresses, log_max_size):
+def create_args(instance, host, log_max_size):
     """Create arguments of the infra container that owns the instance's
     network namespace. The engine gives it no network (``none``: only
     loopback, never docker0); the driver plugs Neutron's ports into it.
-    Hostname, DNS servers and /etc/hosts live here because a container
-    joining another's network namespace shares those files."""
+    The hostname lives here because a container joining another's network
+    namespace takes it (DNS servers and /etc/hosts: see etcfiles)."""
     hostname, domain = spec.names(instance)
     args = {
         'hostname': hostname,
@@ -280,10 +306,6 @@ def create_args(instance, host, dns_servers, addresses, log_max_size):
     }
     if domain:
         args['domainname'] = domain
-    if dns_servers:
-        args['dns'] = list(dns_servers)
-    if addresses:
-        args['extra_hosts'] = {hostname: addresses[0]}
     args.update(spec.logging(log_max_size))
     return args
 

@@ -27,6 +27,7 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 
 from nova_docker import configdrive
+from nova_docker import etcfiles
 from nova_docker import naming
 from nova_docker import transfer
 
@@ -138,6 +139,7 @@ class Migrations(object):
                 self._engine.remove(instance.uuid)
                 if not moved['same_host']:
                     self._namespaces.remove(instance, network_info)
+                    etcfiles.remove(instance)
                     configdrive.remove(instance)
                     self._engine.untag_image(moved['ref'])
                     transfer.discard(self._images.image_api, context, moved)

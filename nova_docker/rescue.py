@@ -18,6 +18,7 @@ from nova import conf as nova_conf
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+from nova_docker import etcfiles
 from nova_docker import exception
 from nova_docker import guest
 from nova_docker import naming
@@ -94,7 +95,8 @@ class Rescues(object):
             args['volumes'] = {files: {'bind': RESCUE_PATH, 'mode': 'rw'}}
         network_mode = original['HostConfig'].get('NetworkMode') or ''
         if network_mode.startswith('container:'):
-            args = spec.joined(args, naming.infra_name(instance.uuid))
+            args = etcfiles.mounted(
+                spec.joined(args, naming.infra_name(instance.uuid)), instance)
         else:
             args['network_mode'] = network_mode or 'none'
         return args

@@ -8,7 +8,6 @@ import time
 from nova import exception as nova_exception
 from oslo_log import log as logging
 
-from nova_docker import archive
 from nova_docker import exception
 from nova_docker import naming
 
@@ -42,18 +41,12 @@ class ContainerCalls(object):
         name, if any; returns its id."""
         args = self.dialect.create_args(create_args)
         owner = (args.get('network_mode') or '').partition('container:')[2]
-        files = {}
         with self._translated(action, self.image_missing(image_ref)):
             if owner and self.dialect.joined_needs_owner:
-                record = self.client.api.inspect_container(owner)
-                args = self.dialect.joined(args, record)
-                files = self.dialect.joined_files(record)
+                args = self.dialect.joined(
+                    args, self.client.api.inspect_container(owner))
             container = self.client.containers.create(
                 image_ref, name=name, **args)
-            if files:
-                container.put_archive('/etc', archive.tar_of(
-                    {file_name: (data, 0o644)
-                     for file_name, data in files.items()}))
         return container.id
 
     def start(self, instance_uuid):

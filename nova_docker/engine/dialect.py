@@ -27,8 +27,6 @@ PODMAN_NPROC = 32768
 PODMAN_EVENT_NAMES = {'die': 'died'}
 # Go's os.ModeSymlink, in the mode of the engine's stat of a path.
 GO_MODE_SYMLINK = 1 << 27
-# A joining container's hosts file, shared with its namespace's owner.
-ETC_HOSTS = '/etc/hosts'
 # Podman container statuses -> Docker's, where they differ: 'stopped' is a
 # workload that has ended whose clean-up (Podman's exit command) has not
 # run yet, about a second here; Docker says 'exited' at once.
@@ -69,14 +67,8 @@ class DockerDialect(object):
     def joined(self, create_args, owner):
         """Create arguments of a container joining the network namespace
         of the container whose inspect record is ``owner``. Docker gives
-        the joining container its owner's hostname, /etc/hosts and
-        /etc/resolv.conf."""
+        the joining container its owner's hostname."""
         return create_args
-
-    def joined_files(self, owner):
-        """Files ({name: bytes}) to write into /etc of a container joining
-        owner's network namespace before it starts."""
-        return {}
 
     def rejoined(self, config, owner):
         """The create config (the API's form, from an inspect) of a
@@ -152,24 +144,9 @@ class PodmanDialect(DockerDialect):
 
     def joined(self, create_args, owner):
         # Podman joins the network namespace only: the joining container
-        # keeps a hostname of its own (its id) unless given the owner's,
-        # and gets an /etc/hosts of its own, refusing extra hosts there:
-        # it is given the owner's (where the port's address is), read-only
-        # as Docker shares it.
-        volumes = dict(create_args.get('volumes') or {})
-        volumes[owner['HostsPath']] = {'bind': ETC_HOSTS, 'mode': 'ro'}
-        return dict(create_args, hostname=owner['Config']['Hostname'],
-                    volumes=volumes)
-
-    def joined_files(self, owner):
-        # Podman writes no resolv.conf for a namespace it gave no network
-        # (the owner's), nor for one joining it: the owner's DNS servers
-        # are written into the joining container's own /etc.
-        servers = owner['HostConfig'].get('Dns') or []
-        if not servers:
-            return {}
-        return {'resolv.conf': ''.join('nameserver %s\n' % server
-                                       for server in servers).encode()}
+        # keeps a hostname of its own (its id) unless given the owner's.
+        # Its /etc/hosts and resolv.conf are the server's (etcfiles).
+        return dict(create_args, hostname=owner['Config']['Hostname'])
 
     def rejoined(self, config, owner):
         host_config = dict(config['HostConfig'])
@@ -178,10 +155,6 @@ class PodmanDialect(DockerDialect):
         host_config['Ulimits'] = [
             dict(limit, Name=limit['Name'].lower().replace('rlimit_', '', 1))
             for limit in host_config.get('Ulimits') or []]
-        host_config['Binds'] = [
-            bind for bind in host_config.get('Binds') or []
-            if bind.split(':')[1:2] != [ETC_HOSTS]] + [
-            '%s:%s:ro' % (owner['HostsPath'], ETC_HOSTS)]
         return dict(config, Hostname=owner['Config']['Hostname'],
                     HostConfig=host_config)
 

@@ -4,10 +4,12 @@ containers, traffic between them, reboots, hot-plug, the
 network-vif-plugged wait, and no leftovers."""
 
 import copy
+import os
 import random
 import time
 import uuid
 
+import fixtures
 from nova.tests.functional.api import client
 
 from nova_docker import naming
@@ -307,3 +309,65 @@ class VifPluggedTest(NetworkTestBase):
     def wait_for_link(self, name, timeout=60):
         support.wait_for(lambda: name in netsupport.host_links(), timeout,
                          'device %s' % name)
+
+
+class SlowBindingTest(NetworkTestBase):
+    """Neutron slow to bind the ports, as a real one is: the engine makes
+    the network namespace meanwhile. Each binding waits (with a deadline)
+    for the server's infra container."""
+
+    def setUp(self):
+        super().setUp()
+        self.instances_path = self.useFixture(fixtures.TempDir()).path
+        self.flags(instances_path=self.instances_path)
+        self.infra_seen = []
+        self.binding_fails = False
+        bind = self.neutron.update_port
+
+        def slow_bind(port_id, body=None):
+            port = (body or {}).get('port', {})
+            if port.get('binding:host_id') and port.get('device_id'):
+                self.infra_seen.append(self.wait_for_infra(port['device_id']))
+                if self.binding_fails:
+                    raise RuntimeError('Neutron failed to bind the port')
+            return bind(port_id, body)
+        self.useFixture(fixtures.MockPatchObject(
+            self.neutron, 'update_port', side_effect=slow_bind))
+
+    def wait_for_infra(self, instance_uuid, timeout=20):
+        name = naming.infra_name(instance_uuid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.docker.containers.list(filters={'name': name}):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def test_namespace_made_while_the_ports_bind(self):
+        subnets = self.neutron._subnets
+        subnet_id = self.neutron.subnet_1['id']
+        subnets[subnet_id] = dict(subnets[subnet_id],
+                                  dns_nameservers=['192.168.1.3'])
+        port_id, v4, _ = self.make_port()
+        server = self.boot_with_ports(port_id)
+        self.assertEqual([True], self.infra_seen)
+        code, resolv = self.run_in(server, 'cat', '/etc/resolv.conf')
+        self.assertIn('nameserver 192.168.1.3\n', resolv)
+        code, hosts = self.run_in(server, 'cat', '/etc/hosts')
+        self.assertIn('%s\t%s\n' % (v4, server['OS-EXT-SRV-ATTR:hostname']),
+                      hosts)
+        code, addrs = self.run_in(server, 'ip', 'addr')
+        self.assertIn('%s/24' % v4, addrs)
+        self._delete_server(server)
+        self.assert_no_container(server)
+        self.assert_no_host_devices(port_id)
+        self.assertEqual([], os.listdir(self.instances_path))
+
+    def test_binding_failed_leaves_nothing(self):
+        self.binding_fails = True
+        port_id, _, _ = self.make_port()
+        server = self.boot_with_ports(port_id, expected_state='ERROR')
+        self.assertEqual([True], self.infra_seen)
+        self.assert_no_container(server)
+        self.assert_no_host_devices(port_id)
+        self.assertEqual([], os.listdir(self.instances_path))

@@ -148,24 +148,22 @@ class DialectTest(testtools.TestCase):
         self.assertEqual(directory, self.docker.path_stat(directory))
 
     def test_podman_joined_container_takes_the_owners_hostname(self):
-        args = {'network_mode': 'container:nova-x-infra'}
+        args = {'network_mode': 'container:nova-x-infra',
+                'volumes': {'/i/etc/hosts': {'bind': '/etc/hosts',
+                                             'mode': 'ro'}}}
         owner = {'Config': {'Hostname': 'vm-1', 'Domainname': ''},
-                 'HostsPath': '/run/x/userdata/hosts',
-                 'HostConfig': {'Dns': ['10.0.0.2']}}
+                 'HostsPath': '/run/x/userdata/hosts'}
         self.assertFalse(self.docker.joined_needs_owner)
         self.assertEqual(args, self.docker.joined(args, owner))
-        self.assertEqual({}, self.docker.joined_files(owner))
         self.assertTrue(self.podman.joined_needs_owner)
-        self.assertEqual(dict(args, hostname='vm-1', volumes={
-            '/run/x/userdata/hosts': {'bind': '/etc/hosts', 'mode': 'ro'}}),
-            self.podman.joined(args, owner))
-        self.assertEqual({'resolv.conf': b'nameserver 10.0.0.2\n'},
-                         self.podman.joined_files(owner))
+        # The server's own /etc/hosts stays, not the owner's.
+        self.assertEqual(dict(args, hostname='vm-1'),
+                         self.podman.joined(args, owner))
 
     def test_a_container_made_again_joins_its_new_owner(self):
         config = {'Hostname': 'old', 'Domainname': '', 'Image': 'x',
                   'HostConfig': {'Binds': ['/cd:/config:ro',
-                                           '/run/old/hosts:/etc/hosts:ro'],
+                                           '/i/etc/hosts:/etc/hosts:ro'],
                                  'Ulimits': [{'Name': 'RLIMIT_NOFILE',
                                               'Soft': 9, 'Hard': 9}]}}
         owner = {'Config': {'Hostname': 'vm-1'}, 'HostsPath': '/run/new/hosts'}
@@ -174,7 +172,7 @@ class DialectTest(testtools.TestCase):
         self.assertEqual(
             {'Hostname': 'vm-1', 'Domainname': '', 'Image': 'x',
              'HostConfig': {'Binds': ['/cd:/config:ro',
-                                      '/run/new/hosts:/etc/hosts:ro'],
+                                      '/i/etc/hosts:/etc/hosts:ro'],
                             'Ulimits': [{'Name': 'nofile',
                                          'Soft': 9, 'Hard': 9}]}},
             self.podman.rejoined(config, owner))

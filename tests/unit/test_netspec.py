@@ -4,6 +4,7 @@ archive and the VIF checks, by table."""
 import io
 import json
 import tarfile
+import threading
 
 from nova.network import model
 import testtools
@@ -18,14 +19,14 @@ from tests import support
 
 class InfraSpecTest(testtools.TestCase):
 
-    def test_infra_owns_hostname_dns_and_hosts_without_engine_network(self):
+    def test_infra_owns_hostname_without_engine_network(self):
         instance = support.make_instance(hostname='web-1')
-        args = infra.create_args(instance, 'cmp1', ['10.0.0.2', 'fd00::2'],
-                                 ['10.0.0.5', 'fd00::5'], '1m')
+        args = infra.create_args(instance, 'cmp1', '1m')
         self.assertEqual('none', args['network_mode'])
         self.assertEqual('web-1', args['hostname'])
-        self.assertEqual(['10.0.0.2', 'fd00::2'], args['dns'])
-        self.assertEqual({'web-1': '10.0.0.5'}, args['extra_hosts'])
+        # Written by the driver once the ports are known (etcfiles).
+        self.assertNotIn('dns', args)
+        self.assertNotIn('extra_hosts', args)
         self.assertEqual({naming.INFRA_FOR: instance.uuid,
                           naming.COMPUTE_HOST: 'cmp1'}, args['labels'])
         # Never counted as an instance by listings.
@@ -35,10 +36,18 @@ class InfraSpecTest(testtools.TestCase):
         self.assertEqual('0', args['sysctls'][
             'net.ipv6.conf.default.disable_ipv6'])
 
-    def test_no_ports_no_dns_no_hosts_entry(self):
-        args = infra.create_args(support.make_instance(), 'cmp1', [], [], '1m')
-        self.assertNotIn('dns', args)
-        self.assertNotIn('extra_hosts', args)
+    def test_ports_still_allocating_only_while_nova_has_not_answered(self):
+        answer = threading.Event()
+        pending = model.NetworkInfoAsyncWrapper(
+            lambda: answer.wait(10) and model.NetworkInfo([]))
+        self.assertTrue(infra.allocating(pending))
+        answer.set()
+        support.wait_for(lambda: not infra.allocating(pending), 10,
+                         'the allocation to be answered')
+        self.assertEqual([], list(pending))
+        self.assertFalse(infra.allocating(pending))
+        self.assertFalse(infra.allocating(model.NetworkInfo([])))
+        self.assertFalse(infra.allocating(None))
 
     def test_workload_joins_the_infra_namespace(self):
         args = {'hostname': 'web-1', 'network_mode': 'none', 'dns': ['x'],

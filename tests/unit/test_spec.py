@@ -344,6 +344,6 @@ class PingSysctlTest(testtools.TestCase):
         self.assertEqual('0 2147483647', spec.isolation()['sysctls'][
             'net.ipv4.ping_group_range'])
         self.assertEqual('0 2147483647', infra.create_args(
-            instance, 'cn1', [], [], '1m')['sysctls'][
+            instance, 'cn1', '1m')['sysctls'][
                 'net.ipv4.ping_group_range'])
         self.assertNotIn('sysctls', spec.joined(spec.isolation(), 'x'))

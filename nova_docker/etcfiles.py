@@ -1,0 +1,89 @@
+"""A networked server's /etc/hosts and /etc/resolv.conf, written by the
+driver.
+
+The engine writes these files itself only at a container's create, from
+--dns and --add-host, and refuses both on a container joining another's
+network namespace. The infra container is created while Nova is still
+allocating the server's ports (nothing of their addresses and DNS
+servers known yet), so the driver writes the files once the ports are
+known, under ``instances_path`` beside the config drive, and the
+containers joining the namespace (workload, rescue) bind them read-only.
+They are written beside their place and renamed into it (a container
+never reads half a file; each start binds the current one), and removed
+with the server's disks.
+"""
+
+import os
+import shutil
+import tempfile
+
+from nova import conf as nova_conf
+
+from nova_docker import spec
+
+CONF = nova_conf.CONF
+
+FILES_DIR = 'etc'
+HOSTS = 'hosts'
+RESOLV_CONF = 'resolv.conf'
+# The engine's own lines of a container's /etc/hosts.
+LOCAL_HOSTS = ('127.0.0.1\tlocalhost\n'
+               '::1\tlocalhost ip6-localhost ip6-loopback\n'
+               'fe00::0\tip6-localnet\n'
+               'ff00::0\tip6-mcastprefix\n'
+               'ff02::1\tip6-allnodes\n'
+               'ff02::2\tip6-allrouters\n')
+
+
+def host_dir(instance):
+    return os.path.join(CONF.instances_path, instance.uuid, FILES_DIR)
+
+
+def write(instance, plan):
+    """Write the files of the server's interface plan: its hostname at its
+    first address, the subnets' DNS servers (none: the engine's default,
+    the infra container's resolv.conf, stays)."""
+    hostname, _domain = spec.names(instance)
+    addresses = [a for i in plan.interfaces for a, _ in i.addresses]
+    files = {HOSTS: LOCAL_HOSTS + ''.join(
+        '%s\t%s\n' % (address, hostname) for address in addresses[:1])}
+    if plan.dns:
+        files[RESOLV_CONF] = ''.join('nameserver %s\n' % server
+                                     for server in plan.dns)
+    final = host_dir(instance)
+    parent = os.path.dirname(final)
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.etc-', dir=parent)
+    try:
+        for name, text in files.items():
+            with open(os.path.join(staging, name), 'w') as f:
+                f.write(text)
+            os.chmod(os.path.join(staging, name), 0o644)
+        os.chmod(staging, 0o755)
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(staging, final)
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def mounted(create_args, instance):
+    """Create arguments of a container joining the server's namespace,
+    with the server's files bound read-only."""
+    volumes = dict(create_args.get('volumes') or {})
+    for name in (HOSTS, RESOLV_CONF):
+        path = os.path.join(host_dir(instance), name)
+        if os.path.exists(path):
+            volumes[path] = {'bind': '/etc/' + name, 'mode': 'ro'}
+    return dict(create_args, volumes=volumes)
+
+
+def remove(instance):
+    """Remove the server's files, and its directory under instances_path
+    once empty; a missing one is fine."""
+    path = host_dir(instance)
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass  # gone already, or holds the config drive
