@@ -29,8 +29,9 @@ class ServiceStatus(object):
         self._virtapi = virtapi
         self.host = host
 
-    def engine_gone(self, url):
-        self._set(False, 'Docker engine at %s does not answer' % url)
+    def engine_gone(self, engine_name, url):
+        """``engine_name``: what the engine is ('Podman engine', ...)."""
+        self._set(False, 'the %s at %s does not answer' % (engine_name, url))
 
     def engine_back(self):
         self._set(True, None)

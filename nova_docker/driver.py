@@ -94,7 +94,8 @@ class DockerDriver(driver.ComputeDriver):
         self._watch = recovery.EngineWatch(
             self._engine, self._recovery, CONF.docker.engine_watch_seconds,
             self.emit_event, on_back=self._engine_back,
-            on_silent=lambda: self._status.engine_gone(self._engine.url))
+            on_silent=lambda: self._status.engine_gone(
+                self._engine.engine_name, self._engine.url))
         self._leftovers_due = False
         self._answered_at_start = False
         self.starting = False
@@ -325,7 +326,7 @@ class DockerDriver(driver.ComputeDriver):
             self._engine.start(instance.uuid)
         except exception.EngineError as e:
             raise exception.WorkloadStartFailed(
-                instance_uuid=instance.uuid,
+                instance_uuid=instance.uuid, engine=self._engine.engine_name,
                 reason=e.kwargs.get('reason') or e) from e
 
     def _check_settled(self, instance):

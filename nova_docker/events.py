@@ -122,8 +122,9 @@ class EngineEvents(object):
                         self._host, ACTIONS, self._last_seen) as stream:
                     self._set_stream(stream)
                     if lost:
-                        LOG.info('Docker engine at %s answers again: '
-                                 'following its events', self._engine.url)
+                        LOG.info('The %s at %s answers again: following '
+                                 'its events', self._engine.engine_name,
+                                 self._engine.url)
                         lost = False
                     retry = FIRST_RETRY_SECONDS
                     self._run_when_back()
@@ -131,9 +132,10 @@ class EngineEvents(object):
                         self._handle(event)
                 # The stream ends when the engine goes away (or on stop).
                 if not self._stopping.is_set():
-                    LOG.warning('The event stream of the Docker engine at '
-                                '%s ended; following it again as soon as '
-                                'the engine answers.', self._engine.url)
+                    LOG.warning('The event stream of the %s at %s ended; '
+                                'following it again as soon as the engine '
+                                'answers.', self._engine.engine_name,
+                                self._engine.url)
             except exception.EngineUnavailable as e:
                 if not lost:
                     LOG.warning('No event stream: %s Trying again every '

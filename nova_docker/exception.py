@@ -11,17 +11,20 @@ from nova import exception
 
 
 class EngineUnavailable(exception.HypervisorUnavailable):
-    msg_fmt = ('Docker engine at %(url)s is not answering (%(reason)s). '
-               'Start dockerd on this host or fix [docker] api_url in '
+    # engine: the engine's kind as far as known ('Docker engine', or
+    # 'container engine' before it ever answered); service: what an
+    # operator starts to serve it (engine.dialect).
+    msg_fmt = ('The %(engine)s at %(url)s is not answering (%(reason)s). '
+               'Start %(service)s on this host or fix [docker] api_url in '
                'nova.conf.')
 
 
 class EngineError(exception.NovaException):
-    msg_fmt = 'Docker engine failed to %(action)s: %(reason)s'
+    msg_fmt = 'The %(engine)s failed to %(action)s: %(reason)s'
 
 
 class EngineRefused(exception.InvalidInput):
-    msg_fmt = 'Docker engine refused to %(action)s: %(reason)s'
+    msg_fmt = 'The %(engine)s refused to %(action)s: %(reason)s'
 
 
 class ContainerStateConflict(exception.Invalid):
@@ -31,7 +34,7 @@ class ContainerStateConflict(exception.Invalid):
 class ImageNotLoaded(exception.NotFound):
     """The engine has no image under this reference (not an operator
     error: the driver loads it from Glance)."""
-    msg_fmt = 'Image %(ref)s is not loaded in the Docker engine.'
+    msg_fmt = 'Image %(ref)s is not loaded in the %(engine)s.'
 
 
 class WorkloadExited(exception.BuildAbortException):
@@ -42,8 +45,8 @@ class WorkloadExited(exception.BuildAbortException):
 
 
 class WorkloadStartFailed(exception.BuildAbortException):
-    msg_fmt = ('Build of instance %(instance_uuid)s aborted: the Docker '
-               'engine could not start the workload: %(reason)s')
+    msg_fmt = ('Build of instance %(instance_uuid)s aborted: the %(engine)s '
+               'could not start the workload: %(reason)s')
 
 
 class UnsupportedVIFType(exception.BuildAbortException):
@@ -83,13 +86,13 @@ class WorkloadGone(exception.VirtualInterfacePlugException):
     # A plug exception because nova-compute's start-up handles exactly that
     # one per instance: it puts that server in ERROR and starts the others.
     msg_fmt = ('The container of instance %(instance_uuid)s is gone from '
-               'the Docker engine (removed outside Nova) and its files with '
+               'the %(engine)s (removed outside Nova) and its files with '
                'it: rebuild or delete the server.')
 
 
 class RescueGone(exception.NovaException):
     msg_fmt = ('The rescue container of instance %(instance_uuid)s is gone '
-               'from the Docker engine (removed outside Nova): unrescue the '
+               'from the %(engine)s (removed outside Nova): unrescue the '
                'server.')
 
 

@@ -225,7 +225,8 @@ class ImageStore(object):
             except exception.EngineRefused as e:
                 raise nova_exception.ImageUnacceptable(
                     image_id=image_id,
-                    reason='the Docker engine could not load it: %s' % (
+                    reason='the %s could not load it: %s' % (
+                        self._engine.engine_name,
                         e.kwargs.get('reason') or e))
             try:
                 return self._tag_loaded(image_id, loaded, ref)
@@ -233,6 +234,7 @@ class ImageStore(object):
                 LOG.info('The image loaded for Glance image %s was deleted '
                          'before it was tagged; loading it again', image_id)
         raise exception.EngineError(
+            engine=self._engine.engine_name,
             action='load Glance image %s' % image_id,
             reason='the loaded image was deleted before it could be tagged, '
                    '%d times' % LOAD_ATTEMPTS)

@@ -327,9 +327,9 @@ def ensure_image(engine, docker_conf):
         image_id = engine.image_id(docker_conf.infra_image)
         if image_id is None:
             raise nova_exception.InvalidConfiguration(
-                '[docker] infra_image %s is not in the Docker engine; load '
-                'it, or unset the option to build one from [docker] '
-                'infra_binary' % docker_conf.infra_image)
+                '[docker] infra_image %s is not in the %s; load it, or '
+                'unset the option to build one from [docker] infra_binary'
+                % (docker_conf.infra_image, engine.engine_name))
         return image_id
     binary = _read_binary(docker_conf.infra_binary)
     ref = naming.infra_image_reference(hashlib.sha256(binary).hexdigest())

@@ -116,7 +116,8 @@ class Recovery(object):
             self._engine.inspect(instance.uuid)
             self.repair_namespace(instance, network_info)
         except nova_exception.InstanceNotFound:
-            error = exception.WorkloadGone(instance_uuid=instance.uuid)
+            error = exception.WorkloadGone(instance_uuid=instance.uuid,
+                                           engine=self._engine.engine_name)
             LOG.error('%s', error, instance=instance)
             self._record_fault(instance, error)
             raise error
@@ -155,7 +156,8 @@ class Recovery(object):
                                           instance.get_network_info())
         record = self._engine.inspect_rescue(instance.uuid)
         if record is None:
-            raise exception.RescueGone(instance_uuid=instance.uuid)
+            raise exception.RescueGone(instance_uuid=instance.uuid,
+                                       engine=self._engine.engine_name)
         if outcome == infra.REMADE:
             self._engine.rejoin(instance.uuid,
                                 naming.infra_name(instance.uuid),
@@ -402,8 +404,8 @@ class EngineWatch(object):
         with self._lock:
             lost, losses = self._lost, self._losses
             if identity is None and not lost:
-                LOG.warning('Docker engine at %s stopped answering',
-                            self._engine.url)
+                LOG.warning('The %s at %s stopped answering',
+                            self._engine.engine_name, self._engine.url)
                 self._lost = True
         if identity is None:
             if not self._silent and self._on_silent is not None:
@@ -414,8 +416,9 @@ class EngineWatch(object):
         if lost or identity != known:
             with self._lock:
                 self._lost = True
-            LOG.warning('Docker engine at %s is back (new process: %s); '
-                        'bringing servers back', self._engine.url,
+            LOG.warning('The %s at %s is back (new process: %s); '
+                        'bringing servers back', self._engine.engine_name,
+                        self._engine.url,
                         known is not None and identity != known)
             if self._on_back is not None:
                 self._on_back()

@@ -128,9 +128,9 @@ def memory(flavor):
     """Hard limit at the flavor's RAM, with no swap on top."""
     if flavor.memory_mb < ENGINE_MIN_MEMORY_MB:
         raise nova_exception.FlavorMemoryTooSmall(
-            message='Flavor %s has %d MB of RAM; the Docker engine needs at '
-                    'least %d MB.' % (flavor.name, flavor.memory_mb,
-                                      ENGINE_MIN_MEMORY_MB))
+            message='Flavor %s has %d MB of RAM; the container engine '
+                    'needs at least %d MB.' % (flavor.name, flavor.memory_mb,
+                                               ENGINE_MIN_MEMORY_MB))
     limit = flavor.memory_mb * units.Mi
     return {'mem_limit': limit, 'memswap_limit': limit}
 
@@ -192,9 +192,9 @@ def root_disk(flavor, quota_supported, refuse_unenforced=False):
         return {'storage_opt': {'size': '%dG' % flavor.root_gb}}
     if refuse_unenforced:
         raise nova_exception.InvalidInput(
-            reason='flavor %s has a %d GB root disk, which this host\'s '
-                   'Docker storage driver cannot enforce; use a flavor with '
-                   'disk 0 or a host whose engine can ([docker] '
+            reason='flavor %s has a %d GB root disk, which the storage '
+                   'driver of this host\'s engine cannot enforce; use a '
+                   'flavor with disk 0 or a host whose engine can ([docker] '
                    'root_disk_unenforced = refuse)' % (
                        flavor.name, flavor.root_gb))
     return {}

@@ -311,6 +311,12 @@ def on_podman():
     return os.environ.get('NOVA_DOCKER_TEST_ENGINE') == 'podman'
 
 
+def engine_name():
+    """What faults, logs and the disabled reason call the API tests'
+    compute hosts' engine once it has answered."""
+    return 'Podman engine' if on_podman() else 'Docker engine'
+
+
 def is_podman(client):
     """Whether the engine answering ``client`` is Podman."""
     return any(component['Name'] == PODMAN_COMPONENT

@@ -35,8 +35,27 @@ case $action in
     mkdir -p "$state/tmp" "$state/net"
     # Only this file is read (CONTAINERS_CONF): nothing of the host's
     # containers.conf, and nothing this engine does lands outside STATE_DIR.
+    # Podman 4.3 reads a container's OOM kill from a file "oom" in the
+    # container's bundle directory, where its conmon (2.1.6) does not write
+    # it: conmon writes it into its own working directory. This wrapper
+    # starts conmon in the bundle directory (its -b argument), so that
+    # Podman reports State.OOMKilled (README: Podman).
+    real_conmon=$(command -v conmon)
+    cat >"$state/conmon" <<WRAPPER
+#!/bin/sh
+bundle= prev=
+for arg in "\$@"; do
+  case \$prev in -b|--bundle) bundle=\$arg ;; esac
+  case \$arg in --bundle=*) bundle=\${arg#--bundle=} ;; esac
+  prev=\$arg
+done
+if [ -n "\$bundle" ]; then cd "\$bundle" || exit 1; fi
+exec "$real_conmon" "\$@"
+WRAPPER
+    chmod 755 "$state/conmon"
     cat >"$conf" <<CONF
 [engine]
+conmon_path = ["$state/conmon"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$state/events.log"

@@ -13,6 +13,7 @@ second host when its dockerd stops).
 """
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -46,10 +47,36 @@ def missing_packages():
     return [name for name, present in want.items() if not present]
 
 
+def conmon_path(layout):
+    """The wrapper Podman starts as its container monitor (conmon)."""
+    return os.path.join(root(layout), 'conmon')
+
+
+def conmon_wrapper(real_conmon):
+    """A script that starts conmon in the container's bundle directory
+    (conmon's ``-b`` argument). Podman 4.3 reads a container's OOM kill
+    from a file ``oom`` in that directory, while its conmon (2.1.6) writes
+    that file into its own working directory: without this, an OOM-killed
+    container reads as a plain exit (State.OOMKilled false)."""
+    return '\n'.join((
+        '#!/bin/sh',
+        'bundle= prev=',
+        'for arg in "$@"; do',
+        '  case $prev in -b|--bundle) bundle=$arg ;; esac',
+        '  case $arg in --bundle=*) bundle=${arg#--bundle=} ;; esac',
+        '  prev=$arg',
+        'done',
+        'if [ -n "$bundle" ]; then cd "$bundle" || exit 1; fi',
+        'exec %s "$@"' % shlex.quote(real_conmon),
+        ''))
+
+
 def containers_conf(layout):
     state = root(layout)
     return '\n'.join((
         '[engine]',
+        # Podman reports OOM kills only so (conmon_wrapper).
+        'conmon_path = ["%s"]' % conmon_path(layout),
         # No systemd here; no journald either.
         'cgroup_manager = "cgroupfs"',
         'events_logger = "file"',
@@ -84,10 +111,13 @@ def start(layout):
     state = root(layout)
     for d in ('tmp', 'net'):
         os.makedirs(os.path.join(state, d), exist_ok=True)
+    with open(conmon_path(layout), 'w') as f:
+        f.write(conmon_wrapper(shutil.which('conmon') or '/usr/bin/conmon'))
+    os.chmod(conmon_path(layout), 0o755)
     with open(_env(layout)['CONTAINERS_CONF'], 'w') as f:
         f.write(containers_conf(layout))
-    # In the state directory: Podman 4.3's conmon writes a container's OOM
-    # marker into its working directory, the service's.
+    # In the state directory: whatever Podman writes relative to its
+    # working directory stays in it.
     pid = services.start(layout, NAME, _podman(layout) + [
         'system', 'service', '--time=0', 'unix://' + socket_path(layout)],
         env=_env(layout), cwd=state)

@@ -79,6 +79,27 @@ class Connection(object):
         return self._dialect
 
     @property
+    def engine_name(self):
+        """What faults and logs call this engine ('Docker engine', ...):
+        the engine's own kind once it has answered (kept while it is
+        away), a neutral name before."""
+        if self._dialect is None:
+            return dialects.UNKNOWN_ENGINE_NAME
+        return self._dialect.engine_name
+
+    def _unavailable(self, reason):
+        service = (dialects.UNKNOWN_ENGINE_SERVICE if self._dialect is None
+                   else self._dialect.service)
+        return exception.EngineUnavailable(
+            engine=self.engine_name, url=self.url, reason=reason,
+            service=service)
+
+    def image_missing(self, ref):
+        """The not_found of ``_translated`` for an image reference."""
+        return lambda: exception.ImageNotLoaded(ref=ref,
+                                                engine=self.engine_name)
+
+    @property
     def api_version(self):
         return self.client.api.api_version
 
@@ -156,7 +177,8 @@ class Connection(object):
         except docker_errors.NotFound as e:
             if not_found is None:
                 raise exception.EngineError(
-                    action=action, reason=_explain(e)) from e
+                    engine=self.engine_name, action=action,
+                    reason=_explain(e)) from e
             raise not_found() from e
         except docker_errors.APIError as e:
             status = e.status_code
@@ -167,19 +189,21 @@ class Connection(object):
                     action=action, reason=_explain(e)) from e
             if status is not None and 400 <= status < 500:
                 raise exception.EngineRefused(
-                    action=action, reason=_explain(e)) from e
+                    engine=self.engine_name, action=action,
+                    reason=_explain(e)) from e
             raise exception.EngineError(
-                action=action, reason=_explain(e)) from e
+                engine=self.engine_name, action=action,
+                reason=_explain(e)) from e
         except docker_errors.ImageLoadError as e:
-            raise exception.EngineRefused(action=action, reason=str(e)) from e
+            raise exception.EngineRefused(
+                engine=self.engine_name, action=action, reason=str(e)) from e
         except (requests.exceptions.ConnectionError,
                 requests.exceptions.Timeout) as e:
-            raise exception.EngineUnavailable(
-                url=self.url, reason=type(e).__name__) from e
+            raise self._unavailable(type(e).__name__) from e
         except docker_errors.DockerException as e:
             # The SDK raises this bare class when it cannot reach the engine
             # to negotiate the API version.
-            raise exception.EngineUnavailable(url=self.url, reason=e) from e
+            raise self._unavailable(e) from e
 
     @staticmethod
     def _missing(instance_uuid):
@@ -212,10 +236,6 @@ def _socket_owner(url, timeout):
     except (OSError, IndexError):
         return None
     return pid, started
-
-
-def _image_missing(ref):
-    return functools.partial(exception.ImageNotLoaded, ref=ref)
 
 
 def _explain(error):

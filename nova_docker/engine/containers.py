@@ -10,7 +10,6 @@ from oslo_log import log as logging
 
 from nova_docker import exception
 from nova_docker import naming
-from nova_docker.engine.connection import _image_missing
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class ContainerCalls(object):
         name, if any; returns its id."""
         args = self.dialect.create_args(create_args)
         owner = (args.get('network_mode') or '').partition('container:')[2]
-        with self._translated(action, _image_missing(image_ref)):
+        with self._translated(action, self.image_missing(image_ref)):
             if owner and self.dialect.joined_needs_owner:
                 args = self.dialect.joined(
                     args, self.client.api.inspect_container(owner))
@@ -207,7 +206,7 @@ class ContainerCalls(object):
         network namespace's owner (see start_infra)."""
         name = naming.infra_name(instance_uuid)
         with self._translated('create the infra container',
-                              _image_missing(image_ref)):
+                              self.image_missing(image_ref)):
             self.client.containers.create(
                 image_ref, name=name, **self.dialect.create_args(create_args))
         return self.start_infra(instance_uuid)
@@ -225,6 +224,7 @@ class ContainerCalls(object):
         state = details['State']
         if not state.get('Running') or not state.get('Pid'):
             raise exception.EngineError(
+                engine=self.engine_name,
                 action='start the infra container %s' % name,
                 reason='it is %s' % state.get('Status'))
         return [state['Pid'], details['Id']]

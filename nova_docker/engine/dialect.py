@@ -33,12 +33,21 @@ GO_MODE_SYMLINK = 1 << 27
 PODMAN_STATUSES = {'stopped': 'exited'}
 # Domains Podman gives short image names in its listings.
 PODMAN_SHORT_NAME_DOMAINS = ('docker.io/', 'localhost/')
+# What faults and logs call an engine that has not answered yet ([docker]
+# api_url names a socket or address, not which engine serves it), and
+# what to start there.
+UNKNOWN_ENGINE_NAME = 'container engine'
+UNKNOWN_ENGINE_SERVICE = 'its engine (dockerd, or podman system service)'
 
 
 class DockerDialect(object):
     """Docker Engine: the API as documented."""
 
     name = 'docker'
+    # What faults, logs and the compute service's disabled reason call
+    # this engine, and the process an operator starts to serve it.
+    engine_name = 'Docker engine'
+    service = 'dockerd'
 
     @staticmethod
     def restart_marker(api):
@@ -110,6 +119,8 @@ class PodmanDialect(DockerDialect):
     """Podman's Docker-compatible API (checked against Podman 4.3)."""
 
     name = 'podman'
+    engine_name = 'Podman engine'
+    service = 'podman system service'
 
     @staticmethod
     def restart_marker(api):

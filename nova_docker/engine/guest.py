@@ -30,6 +30,7 @@ class GuestCalls(object):
                     size += len(chunk)
                     if size > max_bytes:
                         raise exception.EngineRefused(
+                            engine=self.engine_name,
                             action='read %s' % path,
                             reason='larger than %d bytes' % max_bytes)
                     chunks.append(chunk)

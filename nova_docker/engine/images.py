@@ -9,7 +9,6 @@ from oslo_log import log as logging
 
 from nova_docker import exception
 from nova_docker import naming
-from nova_docker.engine.connection import _image_missing
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ class ImageCalls(object):
         Containers are created from the id: a tag may move meanwhile."""
         try:
             with self._translated('inspect the image',
-                                  _image_missing(ref)):
+                                  self.image_missing(ref)):
                 details = self.client.api.inspect_image(ref)
         except exception.ImageNotLoaded:
             return None
@@ -34,14 +33,14 @@ class ImageCalls(object):
     def image_id(self, ref):
         try:
             with self._translated('inspect the image',
-                                  _image_missing(ref)):
+                                  self.image_missing(ref)):
                 return self.client.api.inspect_image(ref)['Id']
         except exception.ImageNotLoaded:
             return None
 
     def image_layers(self, ref):
         """The image's layer diff ids, base first."""
-        with self._translated('inspect the image', _image_missing(ref)):
+        with self._translated('inspect the image', self.image_missing(ref)):
             return self.client.api.inspect_image(ref)['RootFS']['Layers']
 
     def load_image(self, fileobj):
@@ -86,7 +85,7 @@ class ImageCalls(object):
 
     def tag_image(self, image_id, ref):
         repository, tag = ref.rsplit(':', 1)
-        with self._translated('tag the image', _image_missing(image_id)):
+        with self._translated('tag the image', self.image_missing(image_id)):
             self.client.api.tag(image_id, repository, tag)
 
     def tagged_images(self, repository):
@@ -120,7 +119,7 @@ class ImageCalls(object):
 
     def save_image(self, ref):
         """The ``docker save`` archive of ``ref``, as a stream of chunks."""
-        with self._translated('save the image', _image_missing(ref)):
+        with self._translated('save the image', self.image_missing(ref)):
             return self.client.api.get_image(ref, chunk_size=SAVE_CHUNK)
 
     def untag_image(self, ref):
@@ -129,7 +128,7 @@ class ImageCalls(object):
         already gone is fine."""
         try:
             with self._translated('remove the image',
-                                  _image_missing(ref)):
+                                  self.image_missing(ref)):
                 self.client.api.remove_image(ref)
             return True
         except (exception.ImageNotLoaded,

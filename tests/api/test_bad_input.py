@@ -99,5 +99,8 @@ class EngineUnreachableTest(base.DockerAPITestCase):
         # so the server's last fault is the scheduler's. The compute's own
         # error, in its log, names the engine and the fix.
         log = self.stdlog.logger.output
-        self.assertIn('Docker engine at %s is not answering' % dead_url, log)
-        self.assertIn('Start dockerd on this host', log)
+        # It never answered: which engine should serve there is unknown.
+        self.assertIn('The container engine at %s is not answering'
+                      % dead_url, log)
+        self.assertIn('Start its engine (dockerd, or podman system service) '
+                      'on this host', log)

@@ -353,7 +353,7 @@ class ComputeRestartTest(test_network.NetworkTestBase):
         self.assert_pings(a, b4)
         self.assert_pings(b, a4)
         gone = self._wait_for_state_change(gone, 'ERROR')
-        self.assertIn('is gone from the Docker engine',
+        self.assertIn('is gone from the %s' % support.engine_name(),
                       gone['fault']['message'])
         for server in (a, b, gone):
             self._delete_server(server)

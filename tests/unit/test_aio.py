@@ -374,6 +374,8 @@ class TestPodmanEngine(unittest.TestCase):
             line = [x for x in conf.splitlines() if x.startswith(key)][0]
             self.assertIn('"%s/' % layout.root, line)
         self.assertIn('cgroup_manager = "cgroupfs"', conf)
+        self.assertIn('conmon_path = ["%s"]' % podman.conmon_path(layout),
+                      conf)
         # The second host keeps its own Docker engine.
         two = layout_mod.Layout(tempfile.mkdtemp(), engine='podman',
                                 computes=2)
@@ -396,6 +398,29 @@ class TestPodmanEngine(unittest.TestCase):
         with self.assertRaises(progress.Failed) as caught:
             cli.Bringup(on_podman, None).refuse_engine_switch_while_running()
         self.assertIn('"down" first', caught.exception.what)
+
+    def test_conmon_starts_in_the_bundle_directory(self):
+        # Where Podman 4.3 looks for conmon's OOM marker: a stand-in for
+        # conmon says where it was started and with what.
+        tmp = tempfile.mkdtemp()
+        real = os.path.join(tmp, 'real conmon')
+        with open(real, 'w') as f:
+            f.write('#!/bin/sh\npwd\necho "$@"\n')
+        wrapper = os.path.join(tmp, 'conmon')
+        with open(wrapper, 'w') as f:
+            f.write(podman.conmon_wrapper(real))
+        os.chmod(real, 0o755)
+        os.chmod(wrapper, 0o755)
+        bundle = os.path.join(tmp, 'bundle dir')
+        os.mkdir(bundle)
+        for argv in (['--api-version', '1', '-b', bundle, '-c', 'id'],
+                     ['--bundle=' + bundle, '-c', 'id']):
+            output = subprocess.check_output([wrapper] + argv, cwd='/')
+            self.assertEqual([bundle, ' '.join(argv)],
+                             output.decode().splitlines())
+        # No bundle (conmon --version): where it was started.
+        self.assertEqual(['/', '--version'], subprocess.check_output(
+            [wrapper, '--version'], cwd='/').decode().splitlines())
 
     def test_status_and_down_of_a_service_that_never_started(self):
         layout = layout_mod.Layout(tempfile.mkdtemp(), engine='podman')

@@ -24,14 +24,22 @@ PODMAN_VERSION = {
 
 class DetectTest(testscenarios.WithScenarios, testtools.TestCase):
     scenarios = [
-        ('docker', dict(version=DOCKER_VERSION, name='docker')),
-        ('podman', dict(version=PODMAN_VERSION, name='podman')),
+        ('docker', dict(version=DOCKER_VERSION, name='docker',
+                        engine_name='Docker engine', service='dockerd')),
+        ('podman', dict(version=PODMAN_VERSION, name='podman',
+                        engine_name='Podman engine',
+                        service='podman system service')),
         ('an engine without components', dict(
-            version={'Version': '19.03.0'}, name='docker')),
+            version={'Version': '19.03.0'}, name='docker',
+            engine_name='Docker engine', service='dockerd')),
     ]
 
     def test_detect(self):
-        self.assertEqual(self.name, dialect.detect(self.version).name)
+        detected = dialect.detect(self.version)
+        self.assertEqual(self.name, detected.name)
+        # What faults and the compute service's disabled reason say.
+        self.assertEqual(self.engine_name, detected.engine_name)
+        self.assertEqual(self.service, detected.service)
 
 
 def _limits(nofile_hard, nproc_hard):

@@ -3,6 +3,7 @@
 import datetime
 import functools
 import os
+from unittest import mock
 
 from docker import errors as docker_errors
 from nova import exception as nova_exception
@@ -11,9 +12,11 @@ import testscenarios
 import testtools
 
 from nova_docker import engine
+from nova_docker.engine import connection as engine_connection
 from nova_docker.engine import guest as engine_guest
 from nova_docker.engine import images as engine_images
 from nova_docker import exception
+from tests.unit import test_dialect
 
 
 def _api_error(status, explanation='engine says no'):
@@ -69,7 +72,7 @@ class TranslationTest(testscenarios.WithScenarios, testtools.TestCase):
             error=docker_errors.DockerException('Error while fetching '
                                                 'server API version'),
             missing=False, expect=exception.EngineUnavailable,
-            words='Start dockerd')),
+            words='Start its engine (dockerd, or podman system service)')),
     ]
 
     def test_translation(self):
@@ -83,6 +86,48 @@ class TranslationTest(testscenarios.WithScenarios, testtools.TestCase):
                 raise self.error
         e = self.assertRaises(self.expect, fail)
         self.assertIn(self.words, e.format_message())
+
+
+class EngineNameTest(testscenarios.WithScenarios, testtools.TestCase):
+    """Faults name the engine as what it said it is (GET /version), also
+    while it is away; one that never answered, neutrally."""
+    url = 'unix:///run/test.sock'
+    scenarios = [
+        ('docker', dict(
+            version=test_dialect.DOCKER_VERSION, name='Docker engine',
+            start='Start dockerd on this host')),
+        ('podman', dict(
+            version=test_dialect.PODMAN_VERSION, name='Podman engine',
+            start='Start podman system service on this host')),
+        ('never answered', dict(
+            version=None, name='container engine',
+            start='Start its engine (dockerd, or podman system service) '
+                  'on this host')),
+    ]
+
+    def test_faults_name_the_engine(self):
+        client = mock.Mock()
+        if self.version is None:
+            client.version.side_effect = requests.exceptions.ConnectionError()
+        else:
+            client.version.return_value = self.version
+        client.info.side_effect = requests.exceptions.ConnectionError()
+        connection = engine.Engine(self.url)
+        with mock.patch.object(engine_connection.docker, 'DockerClient',
+                               return_value=client):
+            e = self.assertRaises(exception.EngineUnavailable,
+                                  connection.info)
+        self.assertEqual(self.name, connection.engine_name)
+        self.assertEqual(
+            'The %s at %s is not answering (ConnectionError). %s or fix '
+            '[docker] api_url in nova.conf.' % (self.name, self.url,
+                                                self.start),
+            e.format_message())
+        client.info.side_effect = _api_error(500, 'broken')
+        with mock.patch.object(connection, '_client', client):
+            e = self.assertRaises(exception.EngineError, connection.info)
+        self.assertTrue(e.format_message().startswith(
+            'The %s failed to ' % self.name), e.format_message())
 
 
 class ParseReferenceTest(testscenarios.WithScenarios, testtools.TestCase):

@@ -76,7 +76,7 @@ class FailedSendTest(testtools.TestCase):
         engine = mock.Mock()
         engine.inspect.return_value = {'State': {'Running': True}}
         engine.rename.side_effect = exception.EngineError(
-            action='rename', reason='gone')
+            engine='Docker engine', action='rename', reason='gone')
         moves = migration.Migrations(engine, mock.Mock(), mock.Mock(),
                                      mock.Mock())
         instance = mock.Mock(uuid='u1')
