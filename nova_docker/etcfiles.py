@@ -69,13 +69,18 @@ def write(instance, plan):
 
 def mounted(create_args, instance):
     """Create arguments of a container joining the server's namespace,
-    with the server's files bound read-only."""
-    volumes = dict(create_args.get('volumes') or {})
+    with the server's files bound read-only. As mounts, not volumes: the
+    SDK also declares a volume's target in the container's config, which
+    a commit copies into the image (a snapshot would then declare VOLUME
+    /etc/hosts, and a container made from it without a port fails: "cannot
+    mount volume over existing file")."""
+    mounts = list(create_args.get('mounts') or [])
     for name in (HOSTS, RESOLV_CONF):
         path = os.path.join(host_dir(instance), name)
         if os.path.exists(path):
-            volumes[path] = {'bind': '/etc/' + name, 'mode': 'ro'}
-    return dict(create_args, volumes=volumes)
+            mounts.append({'Type': 'bind', 'Source': path,
+                           'Target': '/etc/' + name, 'ReadOnly': True})
+    return dict(create_args, mounts=mounts)
 
 
 def remove(instance):

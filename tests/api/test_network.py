@@ -363,6 +363,20 @@ class SlowBindingTest(NetworkTestBase):
         self.assert_no_host_devices(port_id)
         self.assertEqual([], os.listdir(self.instances_path))
 
+    def test_snapshot_boots_without_a_port(self):
+        # The server's hosts and resolv.conf are bound, not volumes its
+        # image would declare: a snapshot boots with a port or none.
+        port_id, _, _ = self.make_port()
+        server = self.boot_with_ports(port_id)
+        self.run_in(server, 'sh', '-c', 'echo kept > /root/note')
+        snapshot_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': 'networked'}})['image_id']
+        self._wait_for_server_parameter(
+            server, {'OS-EXT-STS:task_state': None}, max_retries=60)
+        clone = self.boot(snapshot_id)
+        self.assertEqual((0, 'kept\n'), self.run_in(clone, 'cat',
+                                                    '/root/note'))
+
     def test_binding_failed_leaves_nothing(self):
         self.binding_fails = True
         port_id, _, _ = self.make_port()

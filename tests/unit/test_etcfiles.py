@@ -30,8 +30,9 @@ class EtcFilesTest(testtools.TestCase):
             dns=dns)
 
     def read(self, create_args, target):
-        sources = [source for source, mount in create_args['volumes'].items()
-                   if mount == {'bind': target, 'mode': 'ro'}]
+        sources = [mount['Source'] for mount in create_args['mounts']
+                   if mount == dict(mount, Type='bind', Target=target,
+                                    ReadOnly=True)]
         if not sources:
             return None
         with open(sources[0]) as f:
@@ -41,7 +42,7 @@ class EtcFilesTest(testtools.TestCase):
         etcfiles.write(self.instance, self.plan(['10.0.0.2', 'fd00::2']))
         args = etcfiles.mounted({'volumes': {'/cd': {'bind': '/c'}}},
                                 self.instance)
-        self.assertEqual({'bind': '/c'}, args['volumes']['/cd'])
+        self.assertEqual({'/cd': {'bind': '/c'}}, args['volumes'])
         hosts = self.read(args, '/etc/hosts')
         self.assertIn('127.0.0.1\tlocalhost\n', hosts)
         self.assertTrue(hosts.endswith('10.0.0.5\tweb-1\n'))
