@@ -283,6 +283,9 @@ class DockerDriver(driver.ComputeDriver):
                 guest.add_key(self._engine, instance, image.config)
                 user_data = guest.stage_user_data(self._engine, instance,
                                                   CONF.docker.run_user_data)
+                if admin_password and guest.stage_password(
+                        self._engine, instance, image.config, admin_password):
+                    admin_password = None  # written: nothing to run for it
             if power_on:
                 self._start_new(instance)
                 self._check_settled(instance)

@@ -4,21 +4,26 @@ The key pair goes into the image user's ``~/.ssh/authorized_keys`` (the
 image's USER, else root; home, uid and gid from the image's /etc/passwd),
 written by the engine into the created container before it first starts.
 A ``#!`` user-data script is staged the same way and run once after the
-first start, only when ``[docker] run_user_data`` allows it. The admin
-password is set with the image's ``chpasswd`` (or busybox's ``chpasswd``
-or ``passwd``) through the
-engine's exec. Images that carry cloud-init read the config drive instead
-(nova_docker.configdrive).
+first start, only when ``[docker] run_user_data`` allows it. The boot's
+admin password is written the same way, as a hash in the image's
+/etc/shadow (or /etc/passwd); a new password for a running server is set
+with the image's ``chpasswd`` (or busybox's ``chpasswd`` or ``passwd``)
+through the engine's exec. Images that carry cloud-init read the config
+drive instead (nova_docker.configdrive).
 """
 
 import base64
 import collections
 import io
 import posixpath
+import secrets
+import string
 import tarfile
+import time
 
 from nova import exception as nova_exception
 from oslo_log import log as logging
+from oslo_utils import secretutils
 from oslo_utils import units
 
 LOG = logging.getLogger(__name__)
@@ -26,6 +31,7 @@ LOG = logging.getLogger(__name__)
 # Reading these files through the engine is bounded.
 MAX_PASSWD_BYTES = units.Mi
 MAX_KEYS_BYTES = units.Mi
+MAX_SHADOW_BYTES = units.Mi
 USER_DATA_SCRIPT = '/var/lib/nova-docker/user-data'
 USER_DATA_LOG = '/var/lib/nova-docker/user-data.log'
 
@@ -51,6 +57,10 @@ _CHPASSWD = (
 # name up in the image's /etc/passwd, which a distroless image lacks
 # (Podman refuses "unable to find user root").
 ROOT_UID = '0'
+# crypt(3)'s SHA-512 ($6$): what chpasswd wrote for a decade, checked by
+# every current libc and by busybox (Nova's own file injection writes MD5).
+_HASH_PREFIX = '$6$'
+_SALT_CHARS = string.ascii_letters + string.digits + './'
 # Go's os.ModeSymlink, in the mode of the engine's stat of a path.
 _GO_MODE_SYMLINK = 1 << 27
 
@@ -86,6 +96,28 @@ def with_key(existing, key_data):
         return existing if existing.endswith('\n') or not existing \
             else existing + '\n'
     return '\n'.join(lines + [key]) + '\n'
+
+
+def hashed_password(password):
+    """The password as crypt(3) stores it, with a fresh random salt."""
+    salt = ''.join(secrets.choice(_SALT_CHARS) for _ in range(16))
+    return secretutils.crypt_password(password, _HASH_PREFIX + salt)
+
+
+def with_password(text, name, hashed, day=None):
+    """An /etc/shadow (day: of the change, in days since 1970) or, with
+    day None, an /etc/passwd with name's password field set to hashed;
+    None if the file has no entry for name."""
+    lines = text.split('\n')
+    for i, line in enumerate(lines):
+        fields = line.split(':')
+        if fields[0] == name and len(fields) > 1:
+            fields[1] = hashed
+            if day is not None and len(fields) > 2:
+                fields[2] = str(day)
+            lines[i] = ':'.join(fields)
+            return '\n'.join(lines)
+    return None
 
 
 def keys_archive(account, content):
@@ -145,6 +177,14 @@ def _refused(instance, path, why):
         reason='injected file %s refused: %s' % (path, why))
 
 
+def file_archive(path, content, member):
+    """A tar, to unpack at /, holding content at path with the mode and
+    owner of member (the file it replaces)."""
+    owner = Account('', member.uid, member.gid, '')
+    # The engine's tar headers carry the file type's bits in the mode too.
+    return _tar([(path.lstrip('/'), content, member.mode & 0o7777, owner)])
+
+
 def _tar(entries):
     """An uncompressed tar of (name, data or None for a directory, mode,
     owner) entries."""
@@ -166,14 +206,23 @@ def _tar(entries):
 
 def _read_file(engine, instance_uuid, path, max_bytes):
     """A regular file's content from the container, or None."""
+    member, data = _read_member(engine, instance_uuid, path, max_bytes)
+    if member is None or not member.isfile():
+        return None
+    return data.decode('utf-8', 'replace')
+
+
+def _read_member(engine, instance_uuid, path, max_bytes):
+    """The tar entry of path in the container and, for a regular file, its
+    content; (None, None) if there is no such path."""
     archive = engine.get_archive(instance_uuid, path, max_bytes)
     if archive is None:
-        return None
+        return None, None
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         member = tar.next()
         if member is None or not member.isfile():
-            return None
-        return tar.extractfile(member).read().decode('utf-8', 'replace')
+            return member, None
+        return member, tar.extractfile(member).read()
 
 
 # -- first boot (the container is created, not yet started) ---------------
@@ -213,6 +262,41 @@ def stage_user_data(engine, instance, allowed):
                  instance=instance)
         return False
     engine.put_archive(instance.uuid, '/', script_archive(script))
+    return True
+
+
+def stage_password(engine, instance, image_config, password):
+    """Write the hash of the boot's admin password for the image user into
+    the created container's /etc/shadow, or into /etc/passwd in an image
+    without a shadow file (as busybox's passwd does): nothing runs in the
+    container, and images without chpasswd get it too. Returns whether it
+    did; where the files do not hold the user, or the engine does not say
+    whose the file is, set_password tries once the container runs."""
+    if not engine.dialect.downloads_report_owners:
+        return False
+    passwd = _read_file(engine, instance.uuid, '/etc/passwd',
+                        MAX_PASSWD_BYTES)
+    account = find_account(passwd or '', image_user(image_config))
+    if account is None:
+        return False
+    path, day = '/etc/shadow', int(time.time() // 86400)
+    member, data = _read_member(engine, instance.uuid, path,
+                                MAX_SHADOW_BYTES)
+    if member is None:
+        path, day = '/etc/passwd', None
+        member, data = _read_member(engine, instance.uuid, path,
+                                    MAX_PASSWD_BYTES)
+    if data is None:
+        return False  # a link or other odd file: the image's tools decide
+    # Bytes the file holds that are not UTF-8 go back as they were.
+    text = with_password(data.decode('utf-8', 'surrogateescape'),
+                         account.name, hashed_password(password), day)
+    if text is None:
+        return False
+    engine.put_archive(instance.uuid, '/', file_archive(
+        path, text.encode('utf-8', 'surrogateescape'), member))
+    LOG.info('Admin password of %s written to %s', account.name, path,
+             instance=instance)
     return True
 
 

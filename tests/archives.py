@@ -1,5 +1,6 @@
-"""Hostile docker save archives, made from the busybox test archive: a
-changed manifest or image config, links, bombs."""
+"""Docker save archives made from the test archives: hostile ones (a
+changed manifest or image config, links, bombs) and ones with more
+layers."""
 
 import gzip
 import hashlib
@@ -14,10 +15,10 @@ from tests import support
 BLOCK = tarfile.BLOCKSIZE
 
 
-def _busybox_members():
-    """{name: (TarInfo, bytes or None)} of the busybox archive."""
+def _members(base='busybox'):
+    """{name: (TarInfo, bytes or None)} of a test archive."""
     members = {}
-    with tarfile.open(support.archive_path('busybox'), 'r:') as tar:
+    with tarfile.open(support.archive_path(base), 'r:') as tar:
         for info in tar:
             data = tar.extractfile(info).read() if info.isfile() else None
             members[info.name] = (info, data)
@@ -25,11 +26,11 @@ def _busybox_members():
 
 
 def variant(manifest=None, config=None, files=None, links=None,
-            drop=()):
-    """The busybox archive with changes: manifest(entry) and config(dict)
+            drop=(), base='busybox'):
+    """The base archive with changes: manifest(entry) and config(dict)
     edit those JSON files in place; files adds {name: bytes}; links adds
     {name: target} symlinks; drop removes members."""
-    members = _busybox_members()
+    members = _members(base)
     entry = json.loads(members['manifest.json'][1])
     config_name = entry[0]['Config']
     out = io.BytesIO()
@@ -62,7 +63,7 @@ def variant(manifest=None, config=None, files=None, links=None,
 
 
 def layer_name():
-    return json.loads(_busybox_members()['manifest.json'][1])[0]['Layers'][0]
+    return json.loads(_members()['manifest.json'][1])[0]['Layers'][0]
 
 
 def gzip_bomb(expanded_gb=10):
@@ -118,20 +119,28 @@ def layered(count):
     one small file /layers/<n>: an image of count layers, as a long
     Dockerfile makes (and as Docker's own one-page mount options, by
     full paths, do not hold)."""
-    def with_layers(entry):
+    return with_layers([support.tar_bytes({'layers/%d' % n: b'%d\n' % n})
+                        for n in range(1, count)])
+
+
+def with_layers(layers, base='busybox', config=None):
+    """The base archive with layers (uncompressed tars) on top, loaded
+    untagged as Glance's are; config(dict) edits the image config too."""
+    def add_layers(entry):
         entry[0]['Layers'] += ['layer%d/layer.tar' % n
-                               for n in range(1, count)]
-        entry[0]['RepoTags'] = None   # loaded untagged, as Glance's are
+                               for n in range(1, len(layers) + 1)]
+        entry[0]['RepoTags'] = None
         return entry
 
-    def with_diff_ids(image_config):
+    def add_diff_ids(image_config):
         image_config['rootfs']['diff_ids'] += [
             'sha256:' + hashlib.sha256(data).hexdigest() for data in layers]
         image_config['history'] = image_config.get('history', []) + [
-            {'created_by': 'layer %d' % n} for n in range(1, count)]
+            {'created_by': 'layer %d' % n}
+            for n in range(1, len(layers) + 1)]
+        if config is not None:
+            config(image_config)
 
-    layers = [support.tar_bytes({'layers/%d' % n: b'%d\n' % n})
-              for n in range(1, count)]
-    return variant(manifest=with_layers, config=with_diff_ids, files={
-        'layer%d/layer.tar' % n: data
-        for n, data in enumerate(layers, start=1)})
+    return variant(manifest=add_layers, config=add_diff_ids, base=base,
+                   files={'layer%d/layer.tar' % n: data
+                          for n, data in enumerate(layers, start=1)})

@@ -104,6 +104,10 @@ class DockerDialect(object):
     # only what the server wrote).
     loads_without_known_layers = True
 
+    # Whether a file read from a container (get_archive) comes with its
+    # owner: a file written back with that owner keeps it.
+    downloads_report_owners = True
+
     def path_stat(self, stat):
         """The engine's stat of a path in a container, with
         ``linkTarget`` set only for a symbolic link."""
@@ -162,6 +166,10 @@ class PodmanDialect(DockerDialect):
     # does not match any of the supported image formats" for a missing
     # one): a move sends the whole image.
     loads_without_known_layers = False
+
+    # Podman 4.3 says every file it reads out belongs to the container's
+    # user (on disk /etc/shadow is root's; it says the image user's).
+    downloads_report_owners = False
 
     def commit_args(self, blank_labels):
         # Podman's commit ignores the config body; it takes Dockerfile

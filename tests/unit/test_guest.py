@@ -1,9 +1,10 @@
 """First-boot content: the image user's account, authorized_keys, the
-user-data script, by table."""
+user-data script, the password's entry, by table."""
 
 import base64
 import io
 import tarfile
+import warnings
 
 from nova import exception as nova_exception
 import testscenarios
@@ -11,6 +12,11 @@ import testtools
 
 from nova_docker import guest
 from tests import support
+
+with warnings.catch_warnings():
+    # Deprecated in 3.11, still the one stdlib way to check a crypt hash.
+    warnings.simplefilter('ignore', DeprecationWarning)
+    import crypt
 
 PASSWD = ('root:x:0:0:root:/root:/bin/sh\n'
           '# a comment\n'
@@ -65,6 +71,42 @@ class WithKeyTest(testscenarios.WithScenarios, testtools.TestCase):
                          guest.with_key(self.existing, 'ssh-ed25519 K\n'))
 
 
+SHADOW = ('root:*:19000:0:99999:7:::\n'
+          'app:!:19000:0:99999:7:::\n')
+
+
+class WithPasswordTest(testscenarios.WithScenarios, testtools.TestCase):
+    scenarios = [
+        ('shadow: hash and day of change', dict(
+            text=SHADOW, name='app', day=20429,
+            expect='root:*:19000:0:99999:7:::\n'
+                   'app:H:20429:0:99999:7:::\n')),
+        ('passwd: the hash only', dict(
+            text=PASSWD, name='root', day=None,
+            expect=PASSWD.replace('root:x:', 'root:H:', 1))),
+        ('short shadow entry', dict(text='root:', name='root', day=1,
+                                    expect='root:H')),
+        ('no entry for the user', dict(text=SHADOW, name='nobody', day=1,
+                                       expect=None)),
+        ('a name that is only a prefix', dict(text=SHADOW, name='ap',
+                                              day=1, expect=None)),
+    ]
+
+    def test_with_password(self):
+        self.assertEqual(self.expect, guest.with_password(
+            self.text, self.name, 'H', self.day))
+
+
+class HashedPasswordTest(testtools.TestCase):
+
+    def test_sha512_crypt_with_a_fresh_salt(self):
+        first = guest.hashed_password('s3cret pass')
+        self.assertTrue(first.startswith('$6$'))
+        self.assertEqual(first, crypt.crypt('s3cret pass', first))
+        self.assertNotEqual(first, crypt.crypt('other', first))
+        self.assertNotEqual(first, guest.hashed_password('s3cret pass'))
+
+
 class ArchiveTest(testtools.TestCase):
 
     def members(self, data):
@@ -81,6 +123,15 @@ class ArchiveTest(testtools.TestCase):
              'home/app/.ssh/authorized_keys': (0o600, 1000, 1001, False,
                                                b'ssh-ed25519 K\n')},
             self.members(guest.keys_archive(account, 'ssh-ed25519 K\n')))
+
+    def test_replaced_file_keeps_mode_and_owner(self):
+        shadow = tarfile.TarInfo('etc/shadow')
+        # As the engine's archive has it: the file type's bits too.
+        shadow.mode, shadow.uid, shadow.gid = 0o100640, 0, 42
+        self.assertEqual(
+            {'etc/shadow': (0o640, 0, 42, False, b'root:H:1::::::\n')},
+            self.members(guest.file_archive('/etc/shadow',
+                                            b'root:H:1::::::\n', shadow)))
 
     def test_user_data_script(self):
         script = b'#!/bin/sh\necho hi\n'
