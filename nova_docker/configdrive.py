@@ -6,13 +6,13 @@ would put on the config drive ISO (``openstack/latest/meta_data.json``,
 written by Nova's own ``ConfigDriveBuilder`` into a directory under
 ``instances_path`` and bind-mounted read-only at ``MOUNT_PATH``, where
 cloud-init's ConfigDrive datasource looks for a seed before it looks for a
-device. The directory lives as long as the server on this host: written at
-each spawn (boot, rebuild, unshelve, evacuate), kept across stop/start and
-reboots, removed with the server's disks.
+device. The directory lives as long as the server on this host
+(nova_docker.serverdir): written at each spawn (boot, rebuild, unshelve,
+evacuate), kept across stop/start and reboots, removed with the server's
+disks.
 """
 
 import os
-import shutil
 import tempfile
 
 from nova.api.metadata import base as instance_metadata
@@ -20,6 +20,8 @@ from nova import conf as nova_conf
 from nova.virt import configdrive as nova_configdrive
 from oslo_log import log as logging
 from oslo_utils import fileutils
+
+from nova_docker import serverdir
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ DRIVE_DIR = 'config-drive'
 
 def host_dir(instance):
     """The directory holding the instance's config drive on this host."""
-    return os.path.join(CONF.instances_path, instance.uuid, DRIVE_DIR)
+    return serverdir.path(instance, DRIVE_DIR)
 
 
 def write(instance, injected_files, admin_password, network_info):
@@ -44,30 +46,20 @@ def write(instance, injected_files, admin_password, network_info):
     metadata = instance_metadata.InstanceMetadata(
         instance, content=injected_files, extra_md=extra_md,
         network_info=network_info)
-    final = host_dir(instance)
-    parent = os.path.dirname(final)
-    os.makedirs(parent, mode=0o700, exist_ok=True)
-    # Written beside the final place and renamed into it, so a container
-    # never sees a half-written drive, and a rebuild replaces the old one.
-    staging = tempfile.mkdtemp(prefix='.config-drive-', dir=parent)
-    try:
-        builder = nova_configdrive.ConfigDriveBuilder(instance_md=metadata)
-        # The tree make_drive hands to mkisofs; there is no ISO to make.
-        builder._write_md_files(staging)
-        os.chmod(staging, 0o755)
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(staging, final)
-    except Exception:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    builder = nova_configdrive.ConfigDriveBuilder(instance_md=metadata)
+    # The tree make_drive hands to mkisofs; there is no ISO to make.
+    final = serverdir.replace(instance, DRIVE_DIR, builder._write_md_files)
     LOG.info('Config drive written to %s, mounted at %s', final, MOUNT_PATH,
              instance=instance)
     return mount_args(final)
 
 
 def mount_args(path):
-    """Container create arguments: path read-only at MOUNT_PATH."""
-    return {'volumes': {path: {'bind': MOUNT_PATH, 'mode': 'ro'}}}
+    """Container create arguments: path read-only at MOUNT_PATH. A mount,
+    not a volume, which would also be declared in the container's config
+    and so in a snapshot's image (see etcfiles.mounted)."""
+    return {'mounts': [{'Type': 'bind', 'Source': path,
+                        'Target': MOUNT_PATH, 'ReadOnly': True}]}
 
 
 def mount_of(container_record):
@@ -80,14 +72,8 @@ def mount_of(container_record):
 
 
 def remove(instance):
-    """Remove the instance's config drive, and its directory under
-    instances_path once empty; a missing one is fine."""
-    path = host_dir(instance)
-    shutil.rmtree(path, ignore_errors=True)
-    try:
-        os.rmdir(os.path.dirname(path))
-    except OSError:
-        pass  # gone already, or holds something that is not ours
+    """Remove the instance's config drive (a missing one is fine)."""
+    serverdir.remove(instance, DRIVE_DIR)
 
 
 def shared_probe(instance):
@@ -96,7 +82,7 @@ def shared_probe(instance):
     share instances_path (NFS) must not remove the config drive the other
     host mounts. None when this host keeps nothing of the server there
     (Nova then removes nothing either)."""
-    directory = os.path.dirname(host_dir(instance))
+    directory = serverdir.root(instance)
     if not os.path.isdir(directory):
         return None
     fd, path = tempfile.mkstemp(prefix='.shared-check-', dir=directory)

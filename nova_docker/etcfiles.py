@@ -6,22 +6,16 @@ The engine writes these files itself only at a container's create, from
 network namespace. The infra container is created while Nova is still
 allocating the server's ports (nothing of their addresses and DNS
 servers known yet), so the driver writes the files once the ports are
-known, under ``instances_path`` beside the config drive, and the
-containers joining the namespace (workload, rescue) bind them read-only.
-They are written beside their place and renamed into it (a container
-never reads half a file; each start binds the current one), and removed
-with the server's disks.
+known, in the server's directory beside the config drive
+(nova_docker.serverdir: written whole, each start binds the current
+files), and the containers joining the namespace (workload, rescue) bind
+them read-only.
 """
 
 import os
-import shutil
-import tempfile
 
-from nova import conf as nova_conf
-
+from nova_docker import serverdir
 from nova_docker import spec
-
-CONF = nova_conf.CONF
 
 FILES_DIR = 'etc'
 HOSTS = 'hosts'
@@ -36,7 +30,7 @@ LOCAL_HOSTS = ('127.0.0.1\tlocalhost\n'
 
 
 def host_dir(instance):
-    return os.path.join(CONF.instances_path, instance.uuid, FILES_DIR)
+    return serverdir.path(instance, FILES_DIR)
 
 
 def write(instance, plan):
@@ -50,21 +44,14 @@ def write(instance, plan):
     if plan.dns:
         files[RESOLV_CONF] = ''.join('nameserver %s\n' % server
                                      for server in plan.dns)
-    final = host_dir(instance)
-    parent = os.path.dirname(final)
-    os.makedirs(parent, mode=0o700, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.etc-', dir=parent)
-    try:
+
+    def fill(directory):
         for name, text in files.items():
-            with open(os.path.join(staging, name), 'w') as f:
+            with open(os.path.join(directory, name), 'w') as f:
                 f.write(text)
-            os.chmod(os.path.join(staging, name), 0o644)
-        os.chmod(staging, 0o755)
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(staging, final)
-    except Exception:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            os.chmod(os.path.join(directory, name), 0o644)
+
+    serverdir.replace(instance, FILES_DIR, fill)
 
 
 def mounted(create_args, instance):
@@ -84,11 +71,5 @@ def mounted(create_args, instance):
 
 
 def remove(instance):
-    """Remove the server's files, and its directory under instances_path
-    once empty; a missing one is fine."""
-    path = host_dir(instance)
-    shutil.rmtree(path, ignore_errors=True)
-    try:
-        os.rmdir(os.path.dirname(path))
-    except OSError:
-        pass  # gone already, or holds the config drive
+    """Remove the server's files (missing ones are fine)."""
+    serverdir.remove(instance, FILES_DIR)

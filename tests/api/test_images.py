@@ -15,6 +15,7 @@ class SnapshotTest(base.DockerAPITestCase):
         self.image_id = self.create_docker_image()
 
     def test_snapshot_boots_with_the_files_it_had(self):
+        self.flags(force_config_drive=True)
         server = self.boot(self.image_id)
         self.exec_in(server, 'sh', '-c', 'echo precious > /root/note')
 
@@ -30,9 +31,14 @@ class SnapshotTest(base.DockerAPITestCase):
         self.assertEqual([], self.docker.images.list(
             name=naming.SNAPSHOT_REPOSITORY + snapshot_id))
 
+        # The clone, without a config drive, has the files and nothing of
+        # its source's drive (its image declares no volume there).
+        self.flags(force_config_drive=False)
         clone = self.boot(snapshot_id)
         self.assertEqual('precious\n', self.exec_in(clone, 'cat',
                                                     '/root/note'))
+        self.assertIsNone(self.container(clone)['Config']['Volumes'])
+        self.assertEqual([], self.container(clone)['Mounts'])
 
     def test_shelve_offload_and_unshelve_keep_the_files(self):
         server = self.boot(self.image_id)

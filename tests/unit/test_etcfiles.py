@@ -7,6 +7,7 @@ import fixtures
 from oslo_config import fixture as config_fixture
 import testtools
 
+from nova_docker import configdrive
 from nova_docker import etcfiles
 from nova_docker import netplan
 from tests import support
@@ -40,9 +41,9 @@ class EtcFilesTest(testtools.TestCase):
 
     def test_hostname_at_first_address_and_the_subnets_dns_servers(self):
         etcfiles.write(self.instance, self.plan(['10.0.0.2', 'fd00::2']))
-        args = etcfiles.mounted({'volumes': {'/cd': {'bind': '/c'}}},
-                                self.instance)
-        self.assertEqual({'/cd': {'bind': '/c'}}, args['volumes'])
+        drive = configdrive.mount_args('/cd')
+        args = etcfiles.mounted(drive, self.instance)
+        self.assertEqual(drive['mounts'][0], args['mounts'][0])
         hosts = self.read(args, '/etc/hosts')
         self.assertIn('127.0.0.1\tlocalhost\n', hosts)
         self.assertTrue(hosts.endswith('10.0.0.5\tweb-1\n'))
