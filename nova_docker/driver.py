@@ -283,9 +283,13 @@ class DockerDriver(driver.ComputeDriver):
                 guest.add_key(self._engine, instance, image.config)
                 user_data = guest.stage_user_data(self._engine, instance,
                                                   CONF.docker.run_user_data)
-                if admin_password and guest.stage_password(
-                        self._engine, instance, image.config, admin_password):
-                    admin_password = None  # written: nothing to run for it
+                if admin_password and infra_name is not None and \
+                        guest.write_password(self._engine, instance,
+                                             image.config, admin_password):
+                    # Written while Neutron wires the ports, not after the
+                    # start (a port-less server waits for nothing, and the
+                    # engine's exec is faster than its archive calls).
+                    admin_password = None
             if power_on:
                 self._start_new(instance)
                 self._check_settled(instance)

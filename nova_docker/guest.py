@@ -4,12 +4,13 @@ The key pair goes into the image user's ``~/.ssh/authorized_keys`` (the
 image's USER, else root; home, uid and gid from the image's /etc/passwd),
 written by the engine into the created container before it first starts.
 A ``#!`` user-data script is staged the same way and run once after the
-first start, only when ``[docker] run_user_data`` allows it. The boot's
-admin password is written the same way, as a hash in the image's
-/etc/shadow (or /etc/passwd); a new password for a running server is set
-with the image's ``chpasswd`` (or busybox's ``chpasswd`` or ``passwd``)
-through the engine's exec. Images that carry cloud-init read the config
-drive instead (nova_docker.configdrive).
+first start, only when ``[docker] run_user_data`` allows it. A password
+is set with the image's ``chpasswd`` (or busybox's ``chpasswd`` or
+``passwd``) through the engine's exec, or written as a hash into the
+image's /etc/shadow (or /etc/passwd) through the engine's archive calls:
+the boot's, while Neutron wires a networked server's ports; and any, in an
+image without a shell. Images that carry cloud-init read the config drive
+instead (nova_docker.configdrive).
 """
 
 import base64
@@ -265,13 +266,13 @@ def stage_user_data(engine, instance, allowed):
     return True
 
 
-def stage_password(engine, instance, image_config, password):
-    """Write the hash of the boot's admin password for the image user into
-    the created container's /etc/shadow, or into /etc/passwd in an image
-    without a shadow file (as busybox's passwd does): nothing runs in the
-    container, and images without chpasswd get it too. Returns whether it
-    did; where the files do not hold the user, or the engine does not say
-    whose the file is, set_password tries once the container runs."""
+def write_password(engine, instance, image_config, password):
+    """Write the hash of the password of the image user into the
+    container's /etc/shadow, or into /etc/passwd in an image without a
+    shadow file (as busybox's passwd does); the container may be created
+    or running, nothing runs in it. Returns whether it did: not where the
+    files do not hold the user, or the engine does not say whose the file
+    is."""
     if not engine.dialect.downloads_report_owners:
         return False
     passwd = _read_file(engine, instance.uuid, '/etc/passwd',
@@ -338,7 +339,19 @@ def run_user_data(engine, instance):
 
 
 def set_password(engine, instance, image_config, password):
-    """Set the image user's password inside the running container."""
+    """Set the image user's password in the running container: with the
+    image's chpasswd or, in an image without one (no shell), by writing
+    its hash into the image's files."""
+    try:
+        chpasswd(engine, instance, image_config, password)
+    except nova_exception.SetAdminPasswdNotSupported:
+        if not write_password(engine, instance, image_config, password):
+            raise
+
+
+def chpasswd(engine, instance, image_config, password):
+    """Set the image user's password with the image's own tool, run in
+    the container by the engine's exec."""
     user = image_user(image_config)
     code, output = engine.exec(
         instance.uuid, ['sh', '-c', _CHPASSWD], user=ROOT_UID,

@@ -137,8 +137,8 @@ class Rescues(object):
         """Nova's rescue password (given, or made by Nova), set like an
         admin password; an image that cannot take one still rescues."""
         try:
-            guest.set_password(_RescueContainer(self._engine), instance,
-                               image_config, password)
+            guest.chpasswd(_RescueContainer(self._engine), instance,
+                           image_config, password)
         except (nova_exception.SetAdminPasswdNotSupported,
                 exception.ContainerStateConflict) as e:
             # Not supported, or the rescue image's command already ended.

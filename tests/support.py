@@ -7,6 +7,7 @@ import subprocess
 import tarfile
 import time
 import uuid
+import warnings
 
 import docker
 from docker import errors as docker_errors
@@ -205,6 +206,25 @@ def wait_for(predicate, timeout, what):
         if time.monotonic() > deadline:
             raise AssertionError('%s not within %d s' % (what, timeout))
         time.sleep(0.2)
+
+
+def read_file(client, instance_uuid, path):
+    """A file of the server's container, created or running, through the
+    engine (the image may have no cat): its tar entry and text."""
+    stream, _stat = client.api.get_archive(
+        naming.container_name(instance_uuid), path)
+    with tarfile.open(fileobj=io.BytesIO(b''.join(stream))) as tar:
+        member = tar.next()
+        return member, tar.extractfile(member).read().decode()
+
+
+def password_is(stored, password):
+    """Whether a crypt(3) hash is that of password."""
+    with warnings.catch_warnings():
+        # Deprecated in 3.11, still the one stdlib way to check a hash.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        import crypt
+    return crypt.crypt(password, stored) == stored
 
 
 def run_in(client, instance_uuid, *argv):

@@ -9,7 +9,6 @@ import json
 import os
 import tarfile
 import time
-import warnings
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives import serialization
@@ -17,18 +16,18 @@ import fixtures
 from nova.tests.functional.api import client as api_client
 
 from nova_docker import configdrive
-from nova_docker import naming
 from tests.api import base
 from tests import archives
 from tests import support
 
-with warnings.catch_warnings():
-    # Deprecated in 3.11, still the one stdlib way to check a crypt hash.
-    warnings.simplefilter('ignore', DeprecationWarning)
-    import crypt
-
 USER_DATA = b'#!/bin/sh\necho ran >> /tmp/user-data-runs\n'
 DRIVE = configdrive.MOUNT_PATH + '/openstack/latest/'
+
+
+PASSWD = ('root:x:0:0:root:/root:/bin/sh\n'
+          'app:x:1000:1000::/home/app:/bin/sh\n')
+SHADOW = ('root:*:19000:0:99999:7:::\n'
+          'app:!:19000:0:99999:7:::\n')
 
 
 def accounts_layer():
@@ -36,12 +35,8 @@ def accounts_layer():
     group shadow) with root and app, whose passwords are locked."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode='w') as tar:
-        for name, text, mode, gid in (
-                ('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n'
-                               'app:x:1000:1000::/home/app:/bin/sh\n',
-                 0o644, 0),
-                ('etc/shadow', 'root:*:19000:0:99999:7:::\n'
-                               'app:!:19000:0:99999:7:::\n', 0o640, 42)):
+        for name, text, mode, gid in (('etc/passwd', PASSWD, 0o644, 0),
+                                      ('etc/shadow', SHADOW, 0o640, 42)):
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.gid = len(text), mode, gid
             tar.addfile(info, io.BytesIO(text.encode()))
@@ -77,17 +72,10 @@ class GuestTest(base.DockerAPITestCase):
 
     def root_password_is(self, server, password):
         entry = self.exec_in(server, 'cat', '/etc/passwd').splitlines()[0]
-        stored = entry.split(':')[1]
-        return crypt.crypt(password, stored) == stored
+        return support.password_is(entry.split(':')[1], password)
 
     def read_file(self, server, path):
-        """A file of the server's container, through the engine (the
-        image may have no cat): its tar entry and text."""
-        stream, _stat = self.docker.api.get_archive(
-            naming.container_name(server['id']), path)
-        with tarfile.open(fileobj=io.BytesIO(b''.join(stream))) as tar:
-            member = tar.next()
-            return member, tar.extractfile(member).read().decode()
+        return support.read_file(self.docker, server['id'], path)
 
     def wait_for_file(self, server, path, timeout=30):
         deadline = time.monotonic() + timeout
@@ -211,34 +199,36 @@ class GuestTest(base.DockerAPITestCase):
                 self.assertIn(word, message)
             self.assert_no_container(server)
 
-    def test_boot_password_in_shadow_of_an_image_without_a_shell(self):
+    def test_password_in_shadow_of_an_image_without_a_shell(self):
         # A distroless image with accounts: no shell or chpasswd to run,
-        # yet the image user (app, its USER) gets the boot's password,
-        # written into /etc/shadow before the first start, the file's mode
-        # and owner kept.
+        # yet the image user (app, its USER) gets the boot's password and
+        # a new one, their hashes written into /etc/shadow, the file's
+        # mode and owner kept.
         image_id = self.create_docker_image(data=archives.with_layers(
             [accounts_layer()], base='nosh',
             config=lambda c: c['config'].update(User='app')))
         server = self.boot_with(image_id, adminPass='boot-Secret-4')
         self.assertEqual('running', self.container_status(server))
-        today = str(int(time.time() // 86400))
-
-        member, shadow = self.read_file(server, '/etc/shadow')
-        root, app = [line.split(':') for line in shadow.splitlines()]
-        self.assertEqual(['root', '*', '19000'], root[:3])
         if support.on_podman():
             # Podman does not say whose a file it reads out is (it names
             # the container's user): the file is left as it was, and this
-            # image has nothing to set the password with.
-            self.assertEqual('app:!:19000:0:99999:7:::', ':'.join(app))
+            # image has nothing else to set the password with.
+            self.assertEqual(SHADOW, self.read_file(server, '/etc/shadow')[1])
             return
-        self.assertEqual(['app', today, '0', '99999', '7', '', '', ''],
-                         app[:1] + app[2:])
-        self.assertEqual(app[1], crypt.crypt('boot-Secret-4', app[1]))
-        self.assertEqual((0o640, 0, 42),
-                         (member.mode & 0o7777, member.uid, member.gid))
-        self.assertEqual('app:x:', self.read_file(
-            server, '/etc/passwd')[1].splitlines()[1][:6])
+        today = str(int(time.time() // 86400))
+        for password in ('boot-Secret-4', 'new-Secret-5'):
+            if password != 'boot-Secret-4':
+                self.api.post_server_action(server['id'], {
+                    'changePassword': {'adminPass': password}})
+            member, shadow = self.read_file(server, '/etc/shadow')
+            root, app = [line.split(':') for line in shadow.splitlines()]
+            self.assertEqual(SHADOW.splitlines()[0], ':'.join(root))
+            self.assertEqual(['app', today, '0', '99999', '7', '', '', ''],
+                             app[:1] + app[2:])
+            self.assertTrue(support.password_is(app[1], password))
+            self.assertEqual((0o640, 0, 42),
+                             (member.mode & 0o7777, member.uid, member.gid))
+        self.assertEqual(PASSWD, self.read_file(server, '/etc/passwd')[1])
 
     def test_image_without_tools_refuses_password_and_boots(self):
         key = public_key()

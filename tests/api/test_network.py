@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 
+from docker import errors as docker_errors
 import fixtures
 from nova.tests.functional.api import client
 
@@ -273,11 +274,28 @@ class VifPluggedTest(NetworkTestBase):
         # NeutronFixture turns the wait off; these tests are about it.
         self.flags(vif_plugging_timeout=300, vif_plugging_is_fatal=True)
 
+    def root_hash(self, server):
+        """The password field of root's /etc/passwd entry (the test image
+        has no /etc/shadow), or None before the workload is created."""
+        try:
+            passwd = support.read_file(self.docker, server['id'],
+                                       '/etc/passwd')[1]
+        except docker_errors.NotFound:
+            return None
+        return passwd.splitlines()[0].split(':')[1]
+
     def test_spawn_waits_for_network_vif_plugged(self):
         port_id, _, _ = self.make_port(status='DOWN')
         server = self.boot_with_ports(port_id, wait=False)
         # The waiter is in place before the host side is plugged.
         self.wait_for_link(netplan.host_dev(port_id))
+        if not support.on_podman():
+            # The boot's password is written into the image's files while
+            # Neutron wires the port (on Podman, by chpasswd once started:
+            # guest.write_password).
+            support.wait_for(
+                lambda: self.root_hash(server) not in (None, 'x'), 30,
+                "the boot's password written")
         time.sleep(0.5)
         self.assertEqual('BUILD', self.api.get_server(server['id'])['status'])
         # The workload is made while Neutron wires the port, but it never
@@ -289,9 +307,11 @@ class VifPluggedTest(NetworkTestBase):
         self.api.create_server_external_events([{
             'name': 'network-vif-plugged', 'server_uuid': server['id'],
             'tag': port_id, 'status': 'completed'}])
-        server = self._wait_for_state_change(server, 'ACTIVE')
-        self.assertEqual('running', self.container_status(server))
-        self._delete_server(server)
+        active = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual('running', self.container_status(active))
+        self.assertTrue(support.password_is(self.root_hash(server),
+                                            server['adminPass']))
+        self._delete_server(active)
         self.assert_no_host_devices(port_id)
 
     def test_fatal_timeout_fails_the_spawn_and_cleans_up(self):
