@@ -275,18 +275,17 @@ def write_password(engine, instance, image_config, password):
     is."""
     if not engine.dialect.downloads_report_owners:
         return False
-    passwd = _read_file(engine, instance.uuid, '/etc/passwd',
-                        MAX_PASSWD_BYTES)
-    account = find_account(passwd or '', image_user(image_config))
+    passwd_member, passwd = _read_member(engine, instance.uuid,
+                                         '/etc/passwd', MAX_PASSWD_BYTES)
+    account = find_account((passwd or b'').decode('utf-8', 'replace'),
+                           image_user(image_config))
     if account is None:
         return False
     path, day = '/etc/shadow', int(time.time() // 86400)
     member, data = _read_member(engine, instance.uuid, path,
                                 MAX_SHADOW_BYTES)
     if member is None:
-        path, day = '/etc/passwd', None
-        member, data = _read_member(engine, instance.uuid, path,
-                                    MAX_PASSWD_BYTES)
+        path, day, member, data = '/etc/passwd', None, passwd_member, passwd
     if data is None:
         return False  # a link or other odd file: the image's tools decide
     # Bytes the file holds that are not UTF-8 go back as they were.

@@ -216,10 +216,8 @@ class GuestTest(base.DockerAPITestCase):
             self.assertEqual(SHADOW, self.read_file(server, '/etc/shadow')[1])
             return
         today = str(int(time.time() // 86400))
-        for password in ('boot-Secret-4', 'new-Secret-5'):
-            if password != 'boot-Secret-4':
-                self.api.post_server_action(server['id'], {
-                    'changePassword': {'adminPass': password}})
+
+        def assert_password_of_app(password):
             member, shadow = self.read_file(server, '/etc/shadow')
             root, app = [line.split(':') for line in shadow.splitlines()]
             self.assertEqual(SHADOW.splitlines()[0], ':'.join(root))
@@ -228,6 +226,11 @@ class GuestTest(base.DockerAPITestCase):
             self.assertTrue(support.password_is(app[1], password))
             self.assertEqual((0o640, 0, 42),
                              (member.mode & 0o7777, member.uid, member.gid))
+
+        assert_password_of_app('boot-Secret-4')
+        self.api.post_server_action(server['id'], {
+            'changePassword': {'adminPass': 'new-Secret-5'}})
+        assert_password_of_app('new-Secret-5')
         self.assertEqual(PASSWD, self.read_file(server, '/etc/passwd')[1])
 
     def test_image_without_tools_refuses_password_and_boots(self):
