@@ -100,6 +100,9 @@ stop_ovs() {
 }
 AIO_STATE=${NOVA_DOCKER_AIO_STATE:-/var/lib/nova-docker-aio}
 AIO=(python3 -m nova_docker.aio --state-dir "$AIO_STATE")
+# Two Docker hosts: migrations and cross-host resizes run too; and the KVM
+# host: a container and a virtual machine side by side (tests/e2e/test_kvm.py).
+AIO_SHAPE=(--engine docker --computes 2 --kvm)
 AIO_UP='' AIO_OURS=''
 PODMAN_STATE=''   # set once the podman suite starts its engine
 stop_aio() {
@@ -108,7 +111,10 @@ stop_aio() {
     "${AIO[@]}" down || true
   fi
 }
+AIO_INSTALL_PID=''  # the all-in-one's install in the background
 stop_services() {
+  # Its own process group (setsid): apt or pip under it stop too.
+  [ -z "$AIO_INSTALL_PID" ] || kill -- -"$AIO_INSTALL_PID" 2>/dev/null || true
   stop_aio
   tools/test-registry.sh stop "$LOGS/registry" || true
   tools/second-engine.sh stop "$LOGS/engine2" || true
@@ -228,13 +234,16 @@ stestr_run() {  # test path, then extra stestr arguments
 # already runs (a developer's) is used and left running; one this run
 # brings up is brought down once, at the end (stop_services).
 with_aio() {  # run a command against the all-in-one
+  if [ -n "$AIO_INSTALL_PID" ]; then
+    step "waiting for the all-in-one's install (log: $LOGS/aio-install.log)"
+    # Should it have failed, up installs what is missing and says why.
+    wait "$AIO_INSTALL_PID" || tail -n 20 "$LOGS/aio-install.log"
+    AIO_INSTALL_PID=''
+  fi
   if [ -z "$AIO_UP" ]; then
     "${AIO[@]}" status >/dev/null 2>&1 || AIO_OURS=1
     step "all-in-one up (once for e2e and tempest)"
-    # Two Docker hosts: migrations and cross-host resizes run too; and the
-    # KVM host: a container and a virtual machine side by side
-    # (tests/e2e/test_kvm.py).
-    if "${AIO[@]}" up --engine docker --computes 2 --kvm; then AIO_UP=ok; else AIO_UP=failed; fi
+    if "${AIO[@]}" up "${AIO_SHAPE[@]}"; then AIO_UP=ok; else AIO_UP=failed; fi
   fi
   [ "$AIO_UP" = ok ] || { echo "the all-in-one did not come up"; return 1; }
   NOVA_DOCKER_AIO_STATE=$AIO_STATE "$@"
@@ -285,6 +294,20 @@ e2e_podman_tests() {
   return $rc
 }
 
+# The all-in-one's packages and venvs (tempest's too) are mostly downloads
+# and unpacking: installed in the background while the suites before
+# tempest run, unless an all-in-one already runs.
+for suite in "${SUITES[@]}"; do
+  case $suite in
+    tempest|e2e)
+      if [ -z "$AIO_INSTALL_PID" ] && ! "${AIO[@]}" status >/dev/null 2>&1; then
+        step "installing the all-in-one in the background (log: $LOGS/aio-install.log)"
+        setsid "${AIO[@]}" install "${AIO_SHAPE[@]}" >"$LOGS/aio-install.log" 2>&1 &
+        AIO_INSTALL_PID=$!
+      fi ;;
+  esac
+done
+
 for suite in "${SUITES[@]}"; do
   case $suite in
     unit) run_suite unit stestr_run tests/unit ;;
@@ -294,8 +317,8 @@ for suite in "${SUITES[@]}"; do
       # Nova's two concurrency modes: eventlet (its functional tests'
       # default) and native threads (nova-compute's default in Nova 34).
       # The Podman tests are the podman suite's.
-      OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api --exclude-regex test_podman
-      OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api --exclude-regex test_podman
+      OS_NOVA_DISABLE_EVENTLET_PATCHING='' run_suite api-eventlet stestr_run tests/api --concurrency 3 --exclude-regex test_podman
+      OS_NOVA_DISABLE_EVENTLET_PATCHING=1 run_suite api-threading stestr_run tests/api --concurrency 3 --exclude-regex test_podman
       ;;
     podman)
       PODMAN_STATE=$LOGS/podman

@@ -1,4 +1,5 @@
-"""nova-docker-aio up|down|status|logs: the all-in-one cloud.
+"""nova-docker-aio up|install|down|status|logs|tempest: the all-in-one
+cloud.
 
 Run as root on Debian 12: ``python3 -m nova_docker.aio up`` from a checkout
 (standard library only until the venv exists), or ``nova-docker-aio`` once
@@ -53,6 +54,19 @@ def up(layout, args):
     return bringup.finish()
 
 
+def install(layout, args):
+    """What ``up`` and ``tempest`` install, and nothing started: the test
+    command has it done while its first suites run."""
+    bringup = Bringup(layout, Progress())
+    layout.save_settings()
+    bringup.install_packages(args.python)
+    bringup.install_venv(args.python)
+    with bringup.p.step('tempest venv'):
+        tempest.ensure_installed(layout, args.python)
+    bringup.p.say('installed; nothing started')
+    return 0
+
+
 class Bringup:
     """The steps of ``up``, in order, and what they hand each other: work
     started in the background (the image archive, RabbitMQ) and the second
@@ -94,6 +108,13 @@ class Bringup:
                              + ' '.join(missing)):
                 system.install_packages(missing, self.layout.log('apt'))
 
+    def install_venv(self, python):
+        with self.p.step('venv %s (first run: a few minutes of pip)'
+                         % self.layout.venv):
+            venv.ensure_services(self.layout, python)
+        with self.p.step('nova-docker into the venv'):
+            venv.ensure_project(self.layout)
+
     def start_engine_and_switch(self):
         layout, p = self.layout, self.p
         with p.step('Docker engine'):
@@ -122,11 +143,7 @@ class Bringup:
         self.rabbit = self.pool.submit(system.start_rabbitmq, layout)
         with p.step('MariaDB (private instance)'):
             system.start_mariadb(layout)
-        with p.step('venv %s (first run: a few minutes of pip)'
-                    % layout.venv):
-            venv.ensure_services(layout, python)
-        with p.step('nova-docker into the venv'):
-            venv.ensure_project(layout)
+        self.install_venv(python)
         with p.step('configuration in ' + layout.etc):
             configs.write_all(layout)
         with p.step('databases'):
@@ -346,6 +363,41 @@ def run_tempest(layout, args):
     return tempest.run(layout, args.python, args.regex, args.concurrency)
 
 
+def _add_shape_options(parser):
+    """The cloud's shape, shared by up and install (which installs what
+    that shape needs)."""
+    parser.add_argument('--python', default='/usr/bin/python3',
+                        help='interpreter for the venv (default %(default)s)')
+    parser.add_argument('--network', choices=layout_mod.NETWORK_MODES,
+                        default=None,
+                        help="'ovs' (the default): servers get Neutron ports "
+                             "bound by ML2/OVS and neutron-openvswitch-agent; "
+                             "'none': no agent, servers boot with --nic none "
+                             "(remembered)")
+    parser.add_argument('--heat', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='orchestration: heat-api and heat-engine (on by '
+                             'default; --no-heat leaves them out, '
+                             'remembered)')
+    parser.add_argument('--computes', type=int, choices=(1, 2),
+                        default=None,
+                        help='compute hosts: 2 adds a second Docker host '
+                             'with its own engine, switch and agent in a '
+                             'network namespace (default 1, remembered)')
+    parser.add_argument('--kvm', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='a second compute host beside the Docker host: '
+                             "Nova's libvirt driver with KVM (emulation where "
+                             'KVM cannot boot a guest), and the test image '
+                             '%s (off by default, remembered)'
+                             % vm_image.IMAGE)
+    parser.add_argument('--engine', choices=layout_mod.ENGINES, default=None,
+                        help="the first compute host's engine: 'docker' (the "
+                             "default: the host's Docker engine) or 'podman' "
+                             '(podman system service with its own storage '
+                             'under the state directory; remembered)')
+
+
 def parser():
     ap = argparse.ArgumentParser(
         prog='nova-docker-aio',
@@ -361,35 +413,11 @@ def parser():
                                      'everything (safe to re-run)')
     p_up.add_argument('--port-offset', type=int, default=None,
                       help='add this to every port (remembered)')
-    p_up.add_argument('--python', default='/usr/bin/python3',
-                      help='interpreter for the venv (default %(default)s)')
-    p_up.add_argument('--network', choices=layout_mod.NETWORK_MODES,
-                      default=None,
-                      help="'ovs' (the default): servers get Neutron ports "
-                           "bound by ML2/OVS and neutron-openvswitch-agent; "
-                           "'none': no agent, servers boot with --nic none "
-                           "(remembered)")
-    p_up.add_argument('--heat', action=argparse.BooleanOptionalAction,
-                      default=None,
-                      help='orchestration: heat-api and heat-engine (on by '
-                           'default; --no-heat leaves them out, '
-                           'remembered)')
-    p_up.add_argument('--computes', type=int, choices=(1, 2),
-                      default=None,
-                      help='compute hosts: 2 adds a second Docker host '
-                           'with its own engine, switch and agent in a '
-                           'network namespace (default 1, remembered)')
-    p_up.add_argument('--kvm', action=argparse.BooleanOptionalAction,
-                      default=None,
-                      help='a second compute host beside the Docker host: '
-                           "Nova's libvirt driver with KVM (emulation where "
-                           'KVM cannot boot a guest), and the test image '
-                           '%s (off by default, remembered)' % vm_image.IMAGE)
-    p_up.add_argument('--engine', choices=layout_mod.ENGINES, default=None,
-                      help="the first compute host's engine: 'docker' (the "
-                           "default: the host's Docker engine) or 'podman' "
-                           '(podman system service with its own storage '
-                           'under the state directory; remembered)')
+    _add_shape_options(p_up)
+    p_install = sub.add_parser(
+        'install', help="install what up and tempest need (packages, "
+                        "venvs) and start nothing; takes up's options")
+    _add_shape_options(p_install)
     p_tempest = sub.add_parser('tempest', help='run tempest against the '
                                                'running all-in-one')
     p_tempest.add_argument('--regex', default=None,
@@ -419,8 +447,8 @@ def main(argv=None):
                                getattr(args, 'computes', None),
                                getattr(args, 'kvm', None),
                                getattr(args, 'engine', None))
-    command = {'up': up, 'down': down, 'status': status, 'logs': logs,
-               'tempest': run_tempest}
+    command = {'up': up, 'install': install, 'down': down,
+               'status': status, 'logs': logs, 'tempest': run_tempest}
     try:
         return command[args.command](layout, args)
     except Failed as e:

@@ -1,6 +1,7 @@
 """The all-in-one's pure parts: layout, settings, config rendering, pid
 files (with real processes: a pid file must only ever stop its own)."""
 
+import io
 import os
 import signal
 import socket
@@ -17,12 +18,14 @@ from nova_docker.aio import cli
 from nova_docker.aio import cloud
 from nova_docker.aio import configs
 from nova_docker.aio import dockerhost
+from nova_docker.aio import kvm
 from nova_docker.aio import layout as layout_mod
 from nova_docker.aio import podman
 from nova_docker.aio import progress
 from nova_docker.aio import services
 from nova_docker.aio import system
 from nova_docker.aio import tempest
+from nova_docker.aio import venv
 from nova_docker.aio import wsgi
 
 
@@ -348,6 +351,34 @@ class TestSecondComputeHost(unittest.TestCase):
     def test_up_option(self):
         args = cli.parser().parse_args(['up', '--computes', '2'])
         self.assertEqual(2, args.computes)
+
+
+class TestInstall(unittest.TestCase):
+    """install: what up would install for the shape asked, nothing
+    started (the test command runs it beside its first suites)."""
+
+    def test_installs_for_the_shape_remembers_it_and_starts_nothing(self):
+        root = tempfile.mkdtemp()
+        installed = []
+        with mock.patch.object(system, 'install_packages',
+                               lambda names, log: installed.extend(names)), \
+                mock.patch.object(system, 'missing_packages',
+                                  return_value=['mariadb-server']), \
+                mock.patch.object(kvm, 'missing_packages',
+                                  return_value=['qemu-system-x86']), \
+                mock.patch.object(venv, 'ensure_services') as services_venv, \
+                mock.patch.object(venv, 'ensure_project'), \
+                mock.patch.object(tempest,
+                                  'ensure_installed') as tempest_venv, \
+                mock.patch.object(cli, 'Progress',
+                                  lambda: progress.Progress(io.StringIO())):
+            self.assertEqual(0, cli.main(['--state-dir', root, 'install',
+                                          '--computes', '2', '--kvm']))
+        self.assertEqual(['mariadb-server', 'qemu-system-x86'], installed)
+        self.assertTrue(services_venv.called and tempest_venv.called)
+        again = layout_mod.Layout(root)
+        self.assertEqual((2, True), (again.computes, again.kvm))
+        self.assertEqual([], os.listdir(again.run))
 
 
 class TestPodmanEngine(unittest.TestCase):
