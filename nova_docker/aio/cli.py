@@ -9,6 +9,7 @@ installed.
 import argparse
 import concurrent.futures
 import configparser
+import functools
 import os
 import subprocess
 import sys
@@ -162,7 +163,8 @@ class Bringup:
         with p.step('RabbitMQ (private instance)'):
             self.rabbit.result()
         apis = [name for name in cloud.API_NAMES
-                if name != 'keystone' and name in cloud.services_of(layout)]
+                if name != 'keystone' and name not in cloud.ON_DEMAND
+                and name in cloud.services_of(layout)]
         for name in apis:
             cloud.start_api(layout, name)
         with p.step('service users and catalog'):
@@ -179,7 +181,7 @@ class Bringup:
             for name in cloud.NEUTRON_DAEMONS:
                 cloud.start_neutron_daemon(layout, name)
         if layout.heat:
-            cloud.start_heat_engine(layout)
+            cloud.start_heat_api(layout)
         self.daemons_started = time.time()
         for name in cloud.NOVA_DAEMONS:
             cloud.start_nova_daemon(layout, name)
@@ -235,19 +237,17 @@ class Bringup:
             kvm.up(layout, p, self.busybox)
 
     def wait_extras(self):
-        """The serial console proxy and Heat's engine answer."""
+        """What starts with its first client listens: the serial console
+        proxy, and heat-api (with heat-engine)."""
         layout, p = self.layout, self.p
-        with p.step(cloud.SERIAL_PROXY):
-            wait_for(lambda: cloud.serial_proxy_listens(layout), 60,
-                     cloud.SERIAL_PROXY, layout.log(cloud.SERIAL_PROXY),
-                     alive=lambda: _daemons_alive(layout,
-                                                  (cloud.SERIAL_PROXY,)))
-        if layout.heat:
-            with p.step('heat-engine answers through heat-api'):
-                wait_for(lambda: _quiet(cloud.heat_engine_answers, layout),
-                         180, 'heat-engine', layout.log('heat-engine'),
-                         alive=lambda: _daemons_alive(layout,
-                                                      ('heat-engine',)))
+        for name in cloud.ON_DEMAND:
+            if name not in cloud.services_of(layout):
+                continue
+            with p.step('%s listens (starts with its first client)' % name):
+                wait_for(functools.partial(cloud.on_demand_listens, layout,
+                                           name), 60, name, layout.log(name),
+                         alive=functools.partial(_daemons_alive, layout,
+                                                 (name,)))
 
     def finish(self):
         """Launchers and credentials; what to type next."""

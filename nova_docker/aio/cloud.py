@@ -44,6 +44,10 @@ SERIAL_PROXY = 'nova-serialproxy'
 NEUTRON_DAEMONS = ('neutron-rpc-server', 'neutron-openvswitch-agent')
 # Orchestration (up --no-heat leaves it out).
 HEAT = ('heat-api', 'heat-engine')
+# Services a listener of a few MiB stands in for until their first client
+# connects (see on_demand): the key of their port in Layout.ports. heat-api
+# starts heat-engine then.
+ON_DEMAND = {SERIAL_PROXY: 'serialproxy', 'heat-api': 'heat'}
 BACKING = ('dockerd', 'mariadb', 'epmd', 'rabbitmq')
 # Start order; ``down`` goes the other way.
 ALL = (BACKING + API_NAMES + NEUTRON_DAEMONS + NOVA_DAEMONS
@@ -70,11 +74,10 @@ def check_port_free(layout, name, port):
                      'up --port-offset N' % (name, port))
 
 
-def start_api(layout, name):
-    api = _api(name)
-    check_port_free(layout, name, layout.ports[api.port])
-    argv = [layout.bin('gunicorn'),
-            '--bind', '127.0.0.1:%d' % layout.ports[api.port],
+def api_command(layout, name, bind):
+    """gunicorn serving the API on ``bind`` (HOST:PORT, or fd://N for a
+    socket it inherits)."""
+    return [layout.bin('gunicorn'), '--bind', bind,
             '--workers', '1', '--threads', '4',
             '--timeout', '300', '--graceful-timeout', '5',
             # No keep-alive: a client reusing a pooled connection just as
@@ -82,8 +85,15 @@ def start_api(layout, name):
             # Placement ConnectFailure that put a deleted server in ERROR).
             '--keep-alive', '0',
             '--name', 'aio-' + name,
-            'nova_docker.aio.wsgi:%s()' % api.factory]
-    return services.start(layout, name, argv, env=configs.service_env(layout))
+            'nova_docker.aio.wsgi:%s()' % _api(name).factory]
+
+
+def start_api(layout, name):
+    port = layout.ports[_api(name).port]
+    check_port_free(layout, name, port)
+    return services.start(layout, name,
+                          api_command(layout, name, '127.0.0.1:%d' % port),
+                          env=configs.service_env(layout))
 
 
 def api_healthy(layout, name):
@@ -115,20 +125,43 @@ def start_nova_daemon(layout, name):
     return services.start(layout, name, argv, env=configs.service_env(layout))
 
 
-def start_serial_proxy(layout):
-    """Its port now, nova-serialproxy itself when a client first connects
-    (see on_demand)."""
-    port = layout.ports['serialproxy']
-    check_port_free(layout, SERIAL_PROXY, port)
+def start_on_demand(layout, name, args):
+    """A listener on the service's port now, the service itself when a
+    client first connects (see on_demand)."""
+    port = layout.ports[ON_DEMAND[name]]
+    check_port_free(layout, name, port)
     argv = [layout.bin('python'), '-m', 'nova_docker.aio.on_demand',
-            '127.0.0.1', str(port),
-            '--config-file', configs.conf(layout, 'nova', 'nova.conf')]
-    return services.start(layout, SERIAL_PROXY, argv,
+            '127.0.0.1', str(port), name] + args
+    return services.start(layout, name, argv,
                           env=configs.service_env(layout))
 
 
-def serial_proxy_listens(layout):
-    return layout_mod.port_listens(layout.ports['serialproxy'])
+def start_serial_proxy(layout):
+    return start_on_demand(layout, SERIAL_PROXY, [
+        '--config-file', configs.conf(layout, 'nova', 'nova.conf')])
+
+
+def start_heat_api(layout):
+    return start_on_demand(layout, 'heat-api', [layout.root])
+
+
+def on_demand_listens(layout, name):
+    """The listener, or the service it became, holds the port (seen without
+    connecting, which would start the service)."""
+    return layout_mod.port_listens(layout.ports[ON_DEMAND[name]])
+
+
+def waits_for_first_client(layout, name):
+    """The on-demand service is still its listener (see start_on_demand's
+    command; nova-serialproxy runs as on_demand's ``serve``)."""
+    pid = services.read_pid(layout.pidfile(name))
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            argv = f.read().split(b'\0')
+    except (OSError, TypeError):
+        return False
+    return (argv[1:3] == [b'-m', b'nova_docker.aio.on_demand']
+            and argv[3] != b'serve')
 
 
 def start_neutron_daemon(layout, name):
@@ -145,6 +178,10 @@ def start_heat_engine(layout):
         '--config-file', configs.conf(layout, 'heat')]
     return services.start(layout, 'heat-engine', argv,
                           env=configs.service_env(layout))
+
+
+def heat_engine_runs(layout):
+    return bool(services.read_pid(layout.pidfile('heat-engine')))
 
 
 def heat_engine_answers(layout):
@@ -168,14 +205,18 @@ def health(layout):
                             and os.path.exists(layout.db_socket))
     result['rabbitmq'][1] = (result['rabbitmq'][1] and layout_mod.port_open(
         layout.ports['rabbitmq']))
-    result[SERIAL_PROXY][1] = (result[SERIAL_PROXY][1]
-                               and serial_proxy_listens(layout))
     if not result['epmd'][0]:
         result['epmd'] = [None, layout_mod.port_open(4369),
                           'shared, not started by up']
     for name in API_NAMES:
-        if name in result:
+        if name in result and name not in ON_DEMAND:
             result[name][1] = result[name][1] and api_healthy(layout, name)
+    for name in ON_DEMAND:
+        if name in result:
+            result[name][1] = (result[name][1]
+                               and on_demand_listens(layout, name))
+            if waits_for_first_client(layout, name):
+                result[name][2] = 'starts with its first client'
     if layout.heat:
         _heat_engine(layout, result)
     _nova_services(layout, result)
@@ -201,6 +242,10 @@ def _ovs_agent(layout, result):
 
 
 def _heat_engine(layout, result):
+    if waits_for_first_client(layout, 'heat-api'):
+        result['heat-engine'][1] = result['heat-api'][1]
+        result['heat-engine'][2] = "starts with heat-api's first request"
+        return
     try:
         heat_engine_answers(layout)
     except Exception as e:  # noqa: B902 - status reports, it never fails

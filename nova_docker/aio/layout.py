@@ -96,6 +96,11 @@ class Layout:
         return 'rabbit://guest:guest@127.0.0.1:%d/' % self.ports['rabbitmq']
 
     @property
+    def broker_url(self):
+        """The same broker, as kombu names it (to look at its queues)."""
+        return 'amqp://' + self.transport_url.split('://', 1)[1]
+
+    @property
     def compute_host(self):
         return self.settings['compute_host']
 

@@ -12,7 +12,13 @@ import os
 import time
 import unittest
 
-from tests.e2e.test_cli import CloudTestCase, ROOT, inspect, osc
+import kombu
+
+from nova_docker.aio import cloud
+from nova_docker.aio import layout as layout_mod
+from nova_docker.aio import on_demand
+from nova_docker.aio import services
+from tests.e2e.test_cli import CloudTestCase, ROOT, STATE, inspect, osc
 from tests.e2e.test_network import (SETTINGS, exec_in, host_link_exists,
                                     switch_ports)
 
@@ -20,16 +26,20 @@ TEMPLATE = os.path.join(ROOT, 'examples', 'heat', 'two-servers.yaml')
 TINY_RAM_MB = 512  # the template's default flavor, m1.tiny
 
 
+def skip_unless_heat():
+    if not SETTINGS.get('heat', True):
+        raise unittest.SkipTest('this all-in-one runs without Heat '
+                                '(up --no-heat)')
+
+
 class TestHeatStack(CloudTestCase):
 
     @classmethod
     def setUpClass(cls):
+        skip_unless_heat()
         if SETTINGS.get('network') != 'ovs':
             raise unittest.SkipTest('the sample template needs the '
                                     'networked all-in-one')
-        if not SETTINGS.get('heat', True):
-            raise unittest.SkipTest('this all-in-one runs without Heat '
-                                    '(up --no-heat)')
 
     def test_two_servers_stack_create_and_delete(self):
         name = self.unique('stack')
@@ -91,3 +101,38 @@ class TestHeatStack(CloudTestCase):
             if time.monotonic() > deadline:
                 self.fail('%s cannot ping %s: %s%s' % (
                     server_id, address, proc.stdout, proc.stderr))
+
+
+class TestHeatOnDemand(unittest.TestCase):
+    """heat-api and heat-engine start with the first request (this test
+    restarts them: run it alone)."""
+
+    def setUp(self):
+        skip_unless_heat()
+        self.layout = layout_mod.Layout(STATE)
+
+    def test_first_request_starts_heat_engine_and_is_answered(self):
+        services.stop(self.layout, cloud.HEAT)
+        # As on a fresh broker: RabbitMQ keeps the engine's queue after the
+        # engine stops.
+        with kombu.Connection(self.layout.broker_url) as broker, \
+                broker.channel() as channel:
+            channel.queue_delete(on_demand.HEAT_ENGINE_TOPIC)
+        cloud.start_heat_api(self.layout)
+        deadline = time.monotonic() + 60
+        while not cloud.on_demand_listens(self.layout, 'heat-api'):
+            self.assertLess(time.monotonic(), deadline, 'nothing listens')
+            time.sleep(0.1)
+        listener = services.read_pid(self.layout.pidfile('heat-api'))
+        self.assertLess(services.group_rss_kib(listener), 40 * 1024)
+        self.assertFalse(cloud.heat_engine_runs(self.layout))
+
+        # Answered by the engine (heat-api's RPC to an engine whose queue
+        # does not exist yet would be dropped: a 500 after 60 s).
+        self.assertIsInstance(osc('stack', 'list', '-f', 'json'), list)
+        self.assertTrue(cloud.heat_engine_runs(self.layout))
+        self.assertEqual(listener,
+                         services.read_pid(self.layout.pidfile('heat-api')))
+        with open('/proc/%d/cmdline' % listener) as f:
+            self.assertIn('gunicorn', f.read())
+        self.assertTrue(cloud.heat_engine_answers(self.layout))

@@ -105,16 +105,10 @@ class TestApis(unittest.TestCase):
         # A preloaded application forked into workers costs memory: the
         # workers' garbage collection copies the shared pages.
         layout = layout_mod.Layout(tempfile.mkdtemp())
-        started = {}
-        with mock.patch.object(services, 'start', lambda layout, name, argv,
-                               env: started.setdefault(name, argv)), \
-                mock.patch.object(cloud, 'check_port_free'):
-            for api in cloud.APIS:
-                cloud.start_api(layout, api.name)
-        for name, argv in started.items():
-            self.assertEqual('1', argv[argv.index('--workers') + 1], name)
-            self.assertNotIn('--preload', argv, name)
-        self.assertEqual(set(cloud.API_NAMES), set(started))
+        for api in cloud.APIS:
+            argv = cloud.api_command(layout, api.name, '127.0.0.1:1')
+            self.assertEqual('1', argv[argv.index('--workers') + 1], api.name)
+            self.assertNotIn('--preload', argv, api.name)
 
     def test_tempest_config_names_the_images_it_is_given(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
@@ -583,31 +577,36 @@ class TestSingleProcess(unittest.TestCase):
                          cloud.daemon_command(layout, 'nova-compute'))
 
 
-class TestSerialProxyOnDemand(unittest.TestCase):
+class TestOnDemand(unittest.TestCase):
 
     def test_nova_serialproxy_starts_when_its_first_client_connects(self):
         with socket.socket() as probe:
             probe.bind(('127.0.0.1', 0))
             port = probe.getsockname()[1]
-        conf = tempfile.NamedTemporaryFile('w', suffix='.conf')
-        self.addCleanup(conf.close)
-        conf.write('[DEFAULT]\n')
-        conf.flush()
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'nova_docker.aio.on_demand', '127.0.0.1',
-             str(port), '--config-file', conf.name],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)  # its own group, as ``up`` starts it
-        self.addCleanup(proc.wait, 60)
-        self.addCleanup(proc.kill)
+        layout = layout_mod.Layout(
+            tempfile.mkdtemp(),
+            port_offset=port - layout_mod.BASE_PORTS['serialproxy'])
+        layout.ensure_dirs()
+        nova_conf = configs.conf(layout, 'nova', 'nova.conf')
+        os.makedirs(os.path.dirname(nova_conf))
+        with open(nova_conf, 'w') as f:
+            f.write('[DEFAULT]\n')
+        # As ``up`` starts it, this interpreter for the venv's.
+        with mock.patch.object(layout_mod.Layout, 'bin',
+                               lambda self, name: sys.executable):
+            pid = cloud.start_serial_proxy(layout)
+        self.addCleanup(services.stop, layout, [cloud.SERIAL_PROXY])
         deadline = time.monotonic() + 60
-        while not layout_mod.port_listens(port):
+        while not cloud.on_demand_listens(layout, cloud.SERIAL_PROXY):
             self.assertLess(time.monotonic(), deadline)
-            self.assertIsNone(proc.poll())
+            self.assertEqual(pid, services.read_pid(
+                layout.pidfile(cloud.SERIAL_PROXY)))
             time.sleep(0.05)
         # Listening, without Nova imported: a few MiB.
-        self.assertLess(0, services.group_rss_kib(proc.pid))
-        self.assertLess(services.group_rss_kib(proc.pid), 40 * 1024)
+        self.assertLess(0, services.group_rss_kib(pid))
+        self.assertLess(services.group_rss_kib(pid), 40 * 1024)
+        self.assertTrue(cloud.waits_for_first_client(layout,
+                                                     cloud.SERIAL_PROXY))
         with socket.create_connection(('127.0.0.1', port), 60) as client:
             client.sendall(b'GET / HTTP/1.1\r\nHost: aio\r\n\r\n')
             answer = client.recv(200)
@@ -615,7 +614,10 @@ class TestSerialProxyOnDemand(unittest.TestCase):
         # client was served by nova-serialproxy, in the same process.
         self.assertIn(b'405 Method Not Allowed', answer)
         self.assertIn(b'WebSockify', answer)
-        self.assertIsNone(proc.poll())
+        self.assertEqual(pid, services.read_pid(
+            layout.pidfile(cloud.SERIAL_PROXY)))
+        self.assertFalse(cloud.waits_for_first_client(layout,
+                                                      cloud.SERIAL_PROXY))
 
     def test_up_and_status_see_the_port_listen_without_connecting(self):
         with socket.create_server(('127.0.0.1', 0)) as server:
