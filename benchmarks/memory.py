@@ -98,8 +98,8 @@ def per_service(layout):
     groups = {}
     for name in cloud.services_of(layout):
         pid = services.read_pid(layout.pidfile(name))
-        if pid:
-            groups[pid] = name
+        if pid:  # once: nova-scheduler runs in nova-conductor's process
+            groups.setdefault(pid, name)
     sums = {name: [0, 0, 0] for name in groups.values()}
     for pid in _pids():
         try:

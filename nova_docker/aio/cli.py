@@ -338,12 +338,14 @@ def status(layout, args):
         health.update(dockerhost.DockerHost(layout).health())
     if layout.kvm:
         kvm.health(layout, health)
-    total = 0
+    total, counted = 0, set()
     row = '%-25s %-8s %-7s %8s  %s'
     print(row % ('service', 'pid', 'health', 'RSS MiB', 'detail'))
     for name, (pid, ok, detail) in health.items():
         rss = services.group_rss_kib(pid) if pid else 0
-        total += rss
+        # Once per process (nova-scheduler runs in nova-conductor's).
+        total += 0 if pid in counted else rss
+        counted.add(pid)
         print(row % (
             name, pid or '-', 'ok' if ok else 'DOWN',
             '%.0f' % (rss / 1024) if pid else '-', detail))
@@ -357,7 +359,7 @@ def logs(layout, args):
             path = os.path.join(layout.logs, name)
             print('%8d KiB  %s' % (os.path.getsize(path) // 1024, path))
         return 0
-    path = layout.log(args.service)
+    path = cloud.log_of(layout, args.service)
     if not os.path.exists(path):
         print('no log %s' % path, file=sys.stderr)
         return 1

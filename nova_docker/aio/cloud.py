@@ -96,6 +96,12 @@ def start_api(layout, name):
                           env=configs.service_env(layout))
 
 
+def log_of(layout, name):
+    """Where a service logs (one that runs in another's process logs
+    there)."""
+    return layout.log(single_process.BESIDE.get(name, name))
+
+
 def api_healthy(layout, name):
     status = rest.http_status(layout.url(_api(name).port, '/'))
     return status is not None and status < 500
@@ -118,6 +124,8 @@ def daemon_command(layout, name):
 
 
 def start_nova_daemon(layout, name):
+    if name in single_process.BESIDE:
+        return services.share(layout, name, single_process.BESIDE[name])
     nova_conf = (configs.NOVA_COMPUTE_CONF if name == 'nova-compute'
                  else 'nova.conf')
     argv = daemon_command(layout, name) + [
@@ -220,6 +228,8 @@ def health(layout):
     if layout.heat:
         _heat_engine(layout, result)
     _nova_services(layout, result)
+    for name, host in single_process.BESIDE.items():
+        result[name][2] += " (in %s's process)" % host
     if layout.networked:
         _ovs_agent(layout, result)
     return result

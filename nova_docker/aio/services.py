@@ -6,6 +6,7 @@ since given to another process is never signalled.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -51,6 +52,16 @@ def start(layout, name, argv, env=None, cwd=None):
     with open(layout.pidfile(name), 'w') as f:
         f.write('%d %s\n' % (proc.pid, _start_time(proc.pid)))
     return proc.pid
+
+
+def share(layout, name, host):
+    """Record ``name`` as running in ``host``'s process: its pid file the
+    same as host's (status and down then see it as they see any)."""
+    pid = read_pid(layout.pidfile(name))
+    if pid:
+        return pid
+    shutil.copyfile(layout.pidfile(host), layout.pidfile(name))
+    return read_pid(layout.pidfile(name))
 
 
 def stop(layout, names, timeout=15):

@@ -1,5 +1,6 @@
 """Run a one-worker oslo.service daemon in one process:
-``python -m nova_docker.aio.single_process nova-conductor <its arguments>``.
+``python -m nova_docker.aio.single_process nova-conductor <its arguments>``
+(which serves nova-scheduler's service too: BESIDE).
 
 oslo.service's threading backend runs even a single worker through
 cotyledon: a master process forks the worker and then only watches it, yet
@@ -19,13 +20,16 @@ import sys
 # The console script each daemon is: its module and function.
 DAEMONS = {
     'nova-conductor': ('nova.cmd.conductor', 'main'),
-    'nova-scheduler': ('nova.cmd.scheduler', 'main'),
     # Its service's wait() returns at once: see in_process.
     'heat-engine': ('heat.cmd.engine', 'main'),
     # Its one RPC worker (rpc_workers = 1, no state-report workers) goes
     # through a ProcessLauncher of its own making.
     'neutron-rpc-server': ('neutron.cmd.server', 'main_rpc'),
 }
+
+# A daemon that runs in another's process (one Nova, one config file: a
+# process of its own cost ~115 MiB PSS after tempest), and that process.
+BESIDE = {'nova-scheduler': 'nova-conductor'}
 
 
 def in_process(launch, conf, service, workers=1, **kwargs):
@@ -64,6 +68,43 @@ def one_process_launcher(launcher_class):
     return OneProcessLauncher
 
 
+def together(*daemon_services):
+    """One oslo.service service made of several, started and stopped in
+    turn."""
+    from oslo_service import service
+
+    class Together(service.ServiceBase):
+        def start(self):
+            for each in daemon_services:
+                each.start()
+
+        def stop(self):
+            for each in daemon_services:
+                each.stop()
+
+        def wait(self):
+            for each in daemon_services:
+                each.wait()
+
+        def reset(self):
+            for each in daemon_services:
+                each.reset()
+
+    return Together()
+
+
+def with_nova_scheduler(serve):
+    """nova.service.serve, serving nova-scheduler's service beside the one
+    it is given (made there: after Nova has read its config)."""
+    def serve_both(server, *args, **kwargs):
+        from nova.scheduler import rpcapi
+        from nova import service
+        scheduler = service.Service.create(binary='nova-scheduler',
+                                           topic=rpcapi.RPC_TOPIC)
+        return serve(together(server, scheduler), *args, **kwargs)
+    return serve_both
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     name, args = argv[0], argv[1:]
@@ -74,6 +115,9 @@ def main(argv=None):
     from oslo_service import service
     service.launch = functools.partial(in_process, service.launch)
     service.ProcessLauncher = one_process_launcher(service.ProcessLauncher)
+    if BESIDE.get('nova-scheduler') == name:
+        from nova import service as nova_service
+        nova_service.serve = with_nova_scheduler(nova_service.serve)
     # The daemon names its logs and config lookups after argv[0].
     sys.argv = [name] + args
     return getattr(module, function)()

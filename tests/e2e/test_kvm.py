@@ -13,6 +13,8 @@ import os
 import subprocess
 import unittest
 
+from nova_docker.aio import cloud
+from nova_docker.aio import layout
 from tests.e2e.test_cli import CloudTestCase, ENV, STATE, inspect, osc
 
 with open(os.path.join(STATE, 'settings.json')) as f:
@@ -154,7 +156,7 @@ class TestWrongPairing(KVMCase):
         self.assertIsNone(inspect(server['id']))
         request = osc('server', 'event', 'list', server['id'],
                       '-f', 'json')[0]['Request ID']
-        with open(os.path.join(STATE, 'logs', 'nova-scheduler.log')) as f:
+        with open(cloud.log_of(layout.Layout(STATE), 'nova-scheduler')) as f:
             said = ''.join(line for line in f if request in line)
         self.assertIn(reason, said)
 

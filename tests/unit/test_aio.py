@@ -568,13 +568,28 @@ class TestSingleProcess(unittest.TestCase):
 
     def test_oslo_daemons_start_through_it(self):
         layout = layout_mod.Layout(tempfile.mkdtemp())
-        for name in ('nova-conductor', 'nova-scheduler',
-                     'neutron-rpc-server', 'heat-engine'):
+        for name in ('nova-conductor', 'neutron-rpc-server', 'heat-engine'):
             self.assertEqual(
                 [layout.bin('python'), '-m', 'nova_docker.aio.single_process',
                  name], cloud.daemon_command(layout, name))
         self.assertEqual([layout.bin('nova-compute')],
                          cloud.daemon_command(layout, 'nova-compute'))
+
+    def test_nova_scheduler_is_seen_in_nova_conductors_process(self):
+        layout = layout_mod.Layout(tempfile.mkdtemp())
+        layout.ensure_dirs()
+        pid = services.start(layout, 'nova-conductor', ['sleep', '60'])
+        self.addCleanup(services.stop, layout, ['nova-conductor'])
+        self.assertEqual(pid, cloud.start_nova_daemon(layout,
+                                                      'nova-scheduler'))
+        self.assertEqual(pid, services.read_pid(
+            layout.pidfile('nova-scheduler')))
+        self.assertEqual(layout.log('nova-conductor'),
+                         cloud.log_of(layout, 'nova-scheduler'))
+        self.assertEqual({'nova-conductor': pid, 'nova-scheduler': pid},
+                         services.stop(layout, ['nova-conductor',
+                                                'nova-scheduler']))
+        self.assertIsNone(services.read_pid(layout.pidfile('nova-scheduler')))
 
 
 class TestOnDemand(unittest.TestCase):
