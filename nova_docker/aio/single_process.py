@@ -73,22 +73,17 @@ def together(*daemon_services):
     turn."""
     from oslo_service import service
 
+    def each(method):
+        def call_each(self):
+            for daemon_service in daemon_services:
+                getattr(daemon_service, method)()
+        return call_each
+
     class Together(service.ServiceBase):
-        def start(self):
-            for each in daemon_services:
-                each.start()
-
-        def stop(self):
-            for each in daemon_services:
-                each.stop()
-
-        def wait(self):
-            for each in daemon_services:
-                each.wait()
-
-        def reset(self):
-            for each in daemon_services:
-                each.reset()
+        start = each('start')
+        stop = each('stop')
+        wait = each('wait')
+        reset = each('reset')
 
     return Together()
 
