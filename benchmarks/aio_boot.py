@@ -36,6 +36,7 @@ import docker
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 from benchmarks import breakdown  # noqa: E402
+from benchmarks import cpu as cpu_mod  # noqa: E402
 from benchmarks import floor as floor_mod  # noqa: E402
 from nova_docker.aio import bootstrap  # noqa: E402
 from nova_docker.aio import images  # noqa: E402
@@ -124,16 +125,19 @@ class Cloud:
                 self.delete(sid)
         return active, marker
 
-    def against_floor(self, n, tag, floor, network=None, timeline=None):
+    def against_floor(self, n, tag, floor, network=None, timeline=None,
+                      cpu=None):
         """n boots one after another, alternating Docker host and floor,
         then n at once on each (in turn); each phase's servers deleted
         before the next. Returns the table's two rows; ``timeline`` (a
-        dict) gets the one-at-a-time boots per side: (id, POST, ACTIVE)."""
+        dict) gets the one-at-a-time boots per side: (id, POST, ACTIVE);
+        ``cpu`` (a dict) the CPU split of each side's n at once."""
         zones = {DOCKER: 'nova:' + self.layout.compute_host,
                  FLOOR: floor.zone}
         kind = 'networked' if network else 'port-less'
         times = {DOCKER: [], FLOOR: []}
         timeline = {} if timeline is None else timeline
+        cpu = {} if cpu is None else cpu
         servers = []
         try:
             for i in range(n):
@@ -151,11 +155,13 @@ class Cloud:
             servers = []
             walls = {}
             for side in (DOCKER, FLOOR):
-                results, wall = parallel(
-                    lambda name, side=side: self.boot(name, network,
-                                                      zones[side]),
-                    ['bench-%s-%s-%s-p%d' % (tag, kind, side, i)
-                     for i in range(n)])
+                with cpu_mod.CpuSplit(self.layout, [floor_mod.SERVICE]) as (
+                        cpu[side]):
+                    results, wall = parallel(
+                        lambda name, side=side: self.boot(name, network,
+                                                          zones[side]),
+                        ['bench-%s-%s-%s-p%d' % (tag, kind, side, i)
+                         for i in range(n)])
                 servers.extend(sid for sid, _ in results)
                 walls[side] = [wall]
                 # The next side starts on an empty host too.
@@ -327,12 +333,12 @@ def main():
     try:
         if args.floor:
             with floor_mod.FloorCompute(cloud.layout) as floor:
-                plain = {}
+                plain, plain_cpu, cpu = {}, {}, {}
                 plain_logs = breakdown.Logs(log_paths(cloud.layout))
                 plain_events = breakdown.EngineEvents(engine)
                 try:
                     rows = cloud.against_floor(args.n, tag, floor,
-                                               timeline=plain)
+                                               timeline=plain, cpu=plain_cpu)
                 finally:
                     plain_events = plain_events.stop()
                 if args.network:
@@ -343,10 +349,16 @@ def main():
                         boots = {}
                         try:
                             rows += cloud.against_floor(args.n, tag, floor,
-                                                        network, boots)
+                                                        network, boots, cpu)
                         finally:
                             events = events.stop()
             print_table(rows, args.n)
+            cpu_mod.print_splits(
+                'Where the CPU went while %d servers booted at once' % args.n,
+                [('%s %s' % (kind, side), split)
+                 for kind, splits in (('port-less', plain_cpu),
+                                      ('networked', cpu))
+                 for side, split in sorted(splits.items())])
             print_breakdown(cloud.layout, plain_logs, plain_events, plain,
                             'port-less')
             if args.network:

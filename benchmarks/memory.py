@@ -26,7 +26,7 @@ ENGINE = ('dockerd', 'containerd', 'containerd-shim',
           'containerd-shim-runc-v2', 'docker-init', 'docker-proxy')
 
 
-def _pids():
+def pids():
     return [int(e) for e in os.listdir('/proc') if e.isdigit()]
 
 
@@ -56,21 +56,21 @@ def comm(pid):
 def host_pss_kib():
     """PSS of every process on the host: what a new server really costs,
     wherever its memory lands (engine, shim, init, workload, driver)."""
-    return sum(pss_rss_kib(pid)[0] for pid in _pids())
+    return sum(pss_rss_kib(pid)[0] for pid in pids())
 
 
 def engine_pids():
     """The shared engine's processes: dockerd, its containerd, the shims
     and every process they started (the servers' containers)."""
     parents = {}
-    for pid in _pids():
+    for pid in pids():
         try:
             with open('/proc/%d/stat' % pid) as f:
                 parents[pid] = int(f.read().rsplit(')', 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
     roots = [pid for pid in parents if comm(pid) == 'dockerd' and
-             '--host' not in _cmdline(pid)]
+             '--host' not in cmdline(pid)]
     roots += [pid for pid in parents if comm(pid).startswith(
         'containerd-shim')]
     found = set()
@@ -84,7 +84,7 @@ def engine_pids():
     return found
 
 
-def _cmdline(pid):
+def cmdline(pid):
     try:
         with open('/proc/%d/cmdline' % pid) as f:
             return f.read()
@@ -92,16 +92,23 @@ def _cmdline(pid):
         return ''
 
 
-def per_service(layout):
-    """{service: (PSS KiB, RSS KiB, processes)} of the services ``up``
-    started, each its whole process group."""
+def service_groups(layout, extra=()):
+    """{process group: service} of the services ``up`` started (and of
+    ``extra`` ones started with the all-in-one's pid files)."""
     groups = {}
-    for name in cloud.services_of(layout):
+    for name in cloud.services_of(layout) + tuple(extra):
         pid = services.read_pid(layout.pidfile(name))
         if pid:  # once: nova-scheduler runs in nova-conductor's process
             groups.setdefault(pid, name)
+    return groups
+
+
+def per_service(layout):
+    """{service: (PSS KiB, RSS KiB, processes)} of the services ``up``
+    started, each its whole process group."""
+    groups = service_groups(layout)
     sums = {name: [0, 0, 0] for name in groups.values()}
-    for pid in _pids():
+    for pid in pids():
         try:
             name = groups.get(os.getpgid(pid))
         except OSError:
