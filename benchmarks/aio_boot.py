@@ -15,7 +15,9 @@ but this driver. With --floor --network private as well, the networked
 boots are compared too: for them Neutron is restarted with a mechanism
 driver that binds the floor host's ports (nova_docker/aio/floor_binding.py)
 and restarted without it at the end. It prints a table: per row the Docker
-host, the floor, the difference, the ratio and the issue's goal.
+host, the floor, the difference, the ratio and the issue's goal; then
+where the CPU went during each side's at-once boots and during
+sdk-parallel (benchmarks/cpu.py: per service, privsep helpers, engine).
 Every server and container it makes is deleted at the end.
 
 Run with the all-in-one's venv (it has the docker SDK), as root:
@@ -353,12 +355,10 @@ def main():
                         finally:
                             events = events.stop()
             print_table(rows, args.n)
-            cpu_mod.print_splits(
-                'Where the CPU went while %d servers booted at once' % args.n,
-                [('%s %s' % (kind, side), split)
-                 for kind, splits in (('port-less', plain_cpu),
-                                      ('networked', cpu))
-                 for side, split in sorted(splits.items())])
+            cpu_columns = [('%s %s' % (kind, side), split)
+                           for kind, splits in (('port-less', plain_cpu),
+                                                ('networked', cpu))
+                           for side, split in sorted(splits.items())]
             print_breakdown(cloud.layout, plain_logs, plain_events, plain,
                             'port-less')
             if args.network:
@@ -384,11 +384,19 @@ def main():
             containers.append(c)
             times.append(took)
         summary('sdk-serial', times)
-        results, wall = parallel(
-            lambda name: sdk_boot(engine, tag, name),
-            ['bench-%s-dp%d' % (tag, i) for i in range(args.n)])
+        with cpu_mod.CpuSplit(cloud.layout) as sdk_cpu:
+            results, wall = parallel(
+                lambda name: sdk_boot(engine, tag, name),
+                ['bench-%s-dp%d' % (tag, i) for i in range(args.n)])
         containers.extend(c for c, _ in results)
         summary('sdk-parallel', [t for _, t in results], wall)
+        if args.floor:
+            # The same containers' engine work without Nova: what the
+            # engine rows of a Docker host's column cost by themselves.
+            cpu_mod.print_splits(
+                'Where the CPU went while %d servers booted at once (and '
+                'while sdk-parallel ran)' % args.n,
+                cpu_columns + [('sdk-parallel', sdk_cpu)])
     finally:
         for sid in servers:
             cloud.delete(sid)
