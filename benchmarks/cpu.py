@@ -105,7 +105,7 @@ def print_splits(title, splits):
         for part, secs in split.seconds.items():
             parts[part] = parts.get(part, 0.0) + secs
     width = max(12, *(len(label) for label in labels))
-    fmt = '  %-38s' + (' %' + str(width) + 's') * len(splits)
+    fmt = '  %-44s' + (' %' + str(width) + 's') * len(splits)
     print('\n' + title)
     print(fmt % (('CPU seconds',) + tuple(labels)))
     for part in sorted(parts, key=lambda p: -parts[p]):
