@@ -1,5 +1,5 @@
 """The boot benchmark's CPU split: a service's CPU lands on its row, the
-benchmark's own on its row, and the rows add up to the host's busy time."""
+benchmark's own on its row, and only what was spent inside the block."""
 
 import os
 import shutil
@@ -39,8 +39,6 @@ class TestCpuSplit(unittest.TestCase):
                 time.sleep(0.05)
         self.assertGreaterEqual(split.seconds['spinner'], 0.5)
         self.assertGreaterEqual(split.seconds['benchmark client'], 0.25)
-        self.assertAlmostEqual(sum(split.seconds.values()), split.busy,
-                               delta=0.05)
         self.assertGreaterEqual(split.busy, 0.8)
 
     def test_a_process_started_before_counts_only_what_it_spent_inside(self):
