@@ -157,8 +157,8 @@ class Cloud:
             servers = []
             walls = {}
             for side in (DOCKER, FLOOR):
-                with cpu_mod.CpuSplit(self.layout, [floor_mod.SERVICE]) as (
-                        cpu[side]):
+                cpu[side] = cpu_mod.CpuSplit(self.layout, [floor_mod.SERVICE])
+                with cpu[side]:
                     results, wall = parallel(
                         lambda name, side=side: self.boot(name, network,
                                                           zones[side]),

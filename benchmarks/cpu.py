@@ -7,7 +7,9 @@ parts: each all-in-one service (its process group, as in memory.py), its
 privsep helpers apart; dockerd; containerd; the shims with the servers'
 containers; Open vSwitch; the benchmark itself. What is left of the busy
 time (processes that came and went unreaped by anything counted, the
-kernel's own work) is its own row, so the rows add up to the host's.
+kernel's own work) is its own row, so the rows add up to the host's
+(a process reaping an older child adds all of the child's CPU, which can
+make them a little more).
 """
 
 import os
@@ -111,7 +113,7 @@ def print_splits(title, splits):
     for part in sorted(parts, key=lambda p: -parts[p]):
         print(fmt % ((part,) + tuple(
             '%.2f' % split.seconds.get(part, 0.0) for _, split in splits)))
-    print(fmt % (('host busy (sum of the above)',) + tuple(
+    print(fmt % (('host busy (/proc/stat)',) + tuple(
         '%.2f' % split.busy for _, split in splits)))
     cores = os.cpu_count()
     print(fmt % (('wall x %d cores' % cores,) + tuple(
