@@ -2,9 +2,11 @@
 from a snapshot, shelve/unshelve, rebuild."""
 
 from nova import context as nova_context
+from oslo_utils import uuidutils
 
 from nova_docker import naming
 from tests.api import base
+from tests import archives
 from tests import support
 
 
@@ -98,7 +100,13 @@ class ImageCacheTest(base.DockerAPITestCase):
         self.assertEqual(foreign, support.host_image(self.docker))
 
     def test_young_images_stay(self):
-        unused = self.create_docker_image()
+        # An image of its own: on a shared Podman engine, a server of a
+        # test running beside this one could use the same image by id,
+        # and Podman keeps an image's last tag while a container uses it.
+        own_layer = support.tar_bytes(
+            {'young': uuidutils.generate_uuid().encode()})
+        unused = self.create_docker_image(
+            data=archives.with_layers([own_layer]))
         self._delete_server(self.boot(unused))
         self.flags(remove_unused_original_minimum_age_seconds=3600,
                    group='image_cache')
