@@ -39,7 +39,8 @@ class TestCpuSplit(unittest.TestCase):
                 time.sleep(0.05)
         self.assertGreaterEqual(split.seconds['spinner'], 0.5)
         self.assertGreaterEqual(split.seconds['benchmark client'], 0.25)
-        self.assertGreaterEqual(split.busy, 0.8)
+        # The host was busy at least with both (its ticks, give or take).
+        self.assertGreaterEqual(split.busy, 0.7)
 
     def test_a_process_started_before_counts_only_what_it_spent_inside(self):
         t = time.process_time()
